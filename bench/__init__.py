@@ -1,0 +1,1 @@
+"""Benchmarks: figures as ratios against raw baselines measured in the same run (machines are noisy)."""

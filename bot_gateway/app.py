@@ -1,0 +1,140 @@
+"""The gateway's aiohttp application: routes, startup (webhook registration or polling) and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import redis.asyncio
+import structlog
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiohttp import web
+from celery import Celery
+
+from bot_gateway import health
+from bot_gateway.enqueue import Enqueuer
+from bot_gateway.ingest import Ingestor
+from bot_gateway.metrics import WEBHOOK_REQUESTS
+from bot_gateway.polling import ALLOWED_UPDATES, poll_updates
+from bot_gateway.routers import build_routers
+from bot_gateway.webhook import INGESTOR_KEY, SECRET_KEY, telegram_webhook
+from marketbot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+MAX_BODY_BYTES = 1024 * 1024  # Telegram updates are small; anything bigger is not from Telegram
+
+
+def make_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base_url))
+    return Bot(settings.require("telegram_bot_token"), session=session)
+
+
+@web.middleware
+async def _observe(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        if request.path in (WEBHOOK_PATH, "/stripe/webhook"):
+            WEBHOOK_REQUESTS.labels(request.path, str(status)).inc()
+            log.debug(
+                "http_request",
+                path=request.path,
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+def create_app(
+    settings: Settings, *, celery_app: Celery | None = None, polling: bool | None = None
+) -> web.Application:
+    """Build the gateway. `polling` defaults to: poll when no PUBLIC_BASE_URL is configured."""
+    if celery_app is None:
+        from tasks.app import create_app as create_celery_app
+
+        celery_app = create_celery_app(settings)
+    use_polling = (settings.public_base_url is None) if polling is None else polling
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_observe])
+    app[SECRET_KEY] = settings.telegram_webhook_secret
+    app.router.add_post(WEBHOOK_PATH, telegram_webhook)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        redis_client = redis.asyncio.Redis.from_url(
+            settings.require("redis_url"), socket_connect_timeout=2, socket_timeout=5
+        )
+        bot = make_bot(settings)
+        dispatcher = Dispatcher(disable_fsm=True)
+        dispatcher.include_routers(*build_routers())
+        ingestor = Ingestor(
+            bot=bot,
+            dispatcher=dispatcher,
+            redis_client=redis_client,
+            enqueuer=Enqueuer(redis_client, celery_app),
+            rate_limit=settings.user_rate_limit,
+            rate_window_s=settings.user_rate_window_s,
+        )
+        app[INGESTOR_KEY] = ingestor
+        checks: dict[str, health.Check] = {
+            "redis": health.redis_check(redis_client),
+            "broker": health.broker_check(celery_app.conf.broker_url),
+        }
+        if settings.database_url:
+            checks["database"] = health.database_check(settings.sqlalchemy_url)
+        app[health.CHECKS_KEY] = checks
+        stop = asyncio.Event()
+        poller: asyncio.Task[None] | None = None
+        if use_polling:
+            poller = asyncio.create_task(poll_updates(bot, ingestor, stop))
+        elif settings.public_base_url:
+            await _register_webhook(bot, settings)
+        log.info("gateway_started", mode="polling" if use_polling else "webhook")
+        try:
+            yield
+        finally:
+            stop.set()
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await poller
+            await ingestor.drain_background()
+            await bot.session.close()
+            await redis_client.aclose()
+            log.info("gateway_stopped")
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _register_webhook(bot: Bot, settings: Settings) -> None:
+    secret = settings.require("telegram_webhook_secret")
+    url = f"{settings.public_base_url}{WEBHOOK_PATH}"
+    # Retry: at container start Telegram (or the network) may briefly be unreachable; the gateway still
+    # serves whatever a previously registered webhook delivers meanwhile.
+    for attempt in range(5):
+        try:
+            await bot.set_webhook(
+                url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+            )
+            log.info("webhook_registered", url=url)
+            return
+        except Exception as exc:
+            log.warning("webhook_registration_failed", attempt=attempt + 1, error=type(exc).__name__)
+            await asyncio.sleep(min(2**attempt, 10))
+    log.error("webhook_not_registered", url=url)

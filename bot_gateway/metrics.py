@@ -1,0 +1,19 @@
+"""Prometheus metrics of the gateway, served at GET /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+UPDATES = Counter(
+    "marketbot_gateway_updates_total",
+    "Telegram updates received, by outcome (enqueued, duplicate, ignored, rate_limited, rejected, failed)",
+    ["outcome"],
+)
+WEBHOOK_REQUESTS = Counter(
+    "marketbot_gateway_webhook_requests_total", "Webhook HTTP requests by path and status", ["path", "status"]
+)
+ENQUEUE_SECONDS = Histogram(
+    "marketbot_gateway_enqueue_seconds",
+    "Time to store an update in its mailbox and publish the drain task",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)

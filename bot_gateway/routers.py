@@ -1,0 +1,128 @@
+"""aiogram routers that turn updates into core commands. They decide nothing: they only classify.
+
+Each handler returns a command (aiogram hands the return value back from `feed_update`); the ingest step
+enqueues it. Routers are included in a deliberate order: commands before free text, text before the
+catch-all for other content types.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message, Update, User
+
+from core.callbacks import RoleChoice, decode
+from core.commands import (
+    Actor,
+    CancelDialog,
+    ChooseRole,
+    InvalidCallback,
+    SendText,
+    ShareLocation,
+    ShowHelp,
+    StartBot,
+    UnknownCommand,
+    UnsupportedInput,
+)
+
+_START_PARAMETER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_TEXT = 4096
+
+
+def correlation_id_for(update_id: int) -> str:
+    return f"tg-{update_id}"
+
+
+def _base(update: Update, user: User, chat_id: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "update_id": update.update_id,
+        "actor": Actor(
+            telegram_user_id=user.id,
+            chat_id=chat_id,
+            first_name=user.first_name,
+            username=user.username,
+            language_code=user.language_code,
+        ),
+        "received_at": datetime.now(UTC),
+        "correlation_id": correlation_id_for(update.update_id),
+        **extra,
+    }
+
+
+async def on_start(message: Message, command: CommandObject, event_update: Update) -> StartBot:
+    parameter = command.args if command.args and _START_PARAMETER.match(command.args) else None
+    assert message.from_user is not None
+    return StartBot(**_base(event_update, message.from_user, message.chat.id), start_parameter=parameter)
+
+
+async def on_help(message: Message, event_update: Update) -> ShowHelp:
+    assert message.from_user is not None
+    return ShowHelp(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_cancel(message: Message, event_update: Update) -> CancelDialog:
+    assert message.from_user is not None
+    return CancelDialog(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_unknown_command(message: Message, event_update: Update) -> UnknownCommand:
+    assert message.from_user is not None and message.text is not None
+    name = message.text.split(maxsplit=1)[0][:33]
+    return UnknownCommand(**_base(event_update, message.from_user, message.chat.id), command=name)
+
+
+async def on_location(message: Message, event_update: Update) -> ShareLocation:
+    assert message.from_user is not None and message.location is not None
+    return ShareLocation(
+        **_base(event_update, message.from_user, message.chat.id),
+        latitude=message.location.latitude,
+        longitude=message.location.longitude,
+    )
+
+
+async def on_text(message: Message, event_update: Update) -> SendText:
+    assert message.from_user is not None and message.text is not None
+    return SendText(**_base(event_update, message.from_user, message.chat.id), text=message.text[:MAX_TEXT])
+
+
+async def on_other_content(message: Message, event_update: Update) -> UnsupportedInput:
+    assert message.from_user is not None
+    return UnsupportedInput(
+        **_base(event_update, message.from_user, message.chat.id), content_type=str(message.content_type)
+    )
+
+
+async def on_button(query: CallbackQuery, event_update: Update) -> ChooseRole | InvalidCallback:
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    base = _base(
+        event_update,
+        query.from_user,
+        chat_id,
+        callback_query_id=query.id,
+        message_id=query.message.message_id if query.message is not None else None,
+    )
+    action = decode(query.data)
+    if isinstance(action, RoleChoice):
+        return ChooseRole(**base, role=action.role)
+    return InvalidCallback(**base)
+
+
+def build_routers() -> list[Router]:
+    """Fresh routers each time: an aiogram Router can be attached to only one dispatcher."""
+    messages = Router(name="private_messages")
+    # Only private chats: the bot is not meant to be used from groups, where it would answer strangers.
+    messages.message.filter(F.chat.type == "private", F.from_user.is_not(None))
+    messages.message.register(on_start, CommandStart())
+    messages.message.register(on_help, Command("help"))
+    messages.message.register(on_cancel, Command("cancel"))
+    messages.message.register(on_unknown_command, F.text.startswith("/"))
+    messages.message.register(on_location, F.location)
+    messages.message.register(on_text, F.text)
+    messages.message.register(on_other_content)
+    buttons = Router(name="buttons")
+    buttons.callback_query.register(on_button)
+    return [messages, buttons]

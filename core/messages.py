@@ -1,0 +1,85 @@
+"""Outgoing messages as plain values, rendered to Bot API payloads (HTML parse mode).
+
+Core decides what to say; the outbox stores the rendered payload; the Bot API sender delivers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.callbacks import MAX_CALLBACK_BYTES
+
+
+@dataclass(frozen=True)
+class InlineButton:
+    text: str
+    callback_data: str | None = None
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.callback_data is None) == (self.url is None):
+            raise ValueError("an inline button needs exactly one of callback_data or url")
+        if self.callback_data is not None and not (
+            0 < len(self.callback_data.encode("utf-8")) <= MAX_CALLBACK_BYTES
+        ):
+            raise ValueError("callback_data must be 1-64 bytes")
+
+    def to_api(self) -> dict[str, str]:
+        out = {"text": self.text}
+        if self.callback_data is not None:
+            out["callback_data"] = self.callback_data
+        if self.url is not None:
+            out["url"] = self.url
+        return out
+
+
+@dataclass(frozen=True)
+class LocationRequestKeyboard:
+    """A one-button reply keyboard asking Telegram to share the user's location."""
+
+    button_text: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "keyboard": [[{"text": self.button_text, "request_location": True}]],
+            "resize_keyboard": True,
+            "one_time_keyboard": True,
+        }
+
+
+Keyboard = tuple[tuple[InlineButton, ...], ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to a chat: a new message, or an edit of the message a button sat on."""
+
+    chat_id: int
+    text: str
+    inline_keyboard: Keyboard = ()
+    reply_keyboard: LocationRequestKeyboard | None = None
+    remove_reply_keyboard: bool = False
+    edit_message_id: int | None = None
+    kind: Literal["message"] = field(default="message")
+
+    def to_bot_api(self) -> tuple[str, dict[str, Any]]:
+        payload: dict[str, Any] = {
+            "chat_id": self.chat_id,
+            "text": self.text,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        }
+        markup: dict[str, Any] | None = None
+        if self.inline_keyboard:
+            markup = {"inline_keyboard": [[b.to_api() for b in row] for row in self.inline_keyboard]}
+        elif self.reply_keyboard is not None:
+            markup = self.reply_keyboard.to_api()
+        elif self.remove_reply_keyboard:
+            markup = {"remove_keyboard": True}
+        if markup is not None:
+            payload["reply_markup"] = markup
+        if self.edit_message_id is not None:
+            payload["message_id"] = self.edit_message_id
+            return "editMessageText", payload
+        return "sendMessage", payload

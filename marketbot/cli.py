@@ -1,0 +1,173 @@
+"""`marketbot` — one entry point for every process.
+
+    marketbot up             all-in-one local mode: embedded servers if needed, migrations, gateway,
+                             worker and beat in one terminal
+    marketbot gateway        the webhook/polling gateway (HTTP_HOST:HTTP_PORT)
+    marketbot worker         a Celery worker (--queues interactive,payments,outbound,maintenance)
+    marketbot beat           the periodic scheduler (run exactly one)
+    marketbot migrate        apply database migrations
+    marketbot flower         Celery Flower (requires FLOWER_BASIC_AUTH)
+    marketbot check-config   validate configuration and exit
+    marketbot fake-telegram  run the local Telegram Bot API stand-in
+
+Configuration comes only from environment variables (and `.env`); see .env.example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from marketbot.logs import configure_logging
+from marketbot.settings import ConfigError, Settings, load_settings
+from tasks.names import ALL_QUEUES
+
+
+def _settings(*required: str) -> Settings:
+    settings = load_settings()
+    for field in required:
+        settings.require(field)
+    configure_logging(settings.log_level, fmt=settings.log_format, hash_key=settings.log_hash_key)
+    return settings
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    settings = _settings("redis_url", "telegram_bot_token")
+    if settings.public_base_url and not settings.telegram_webhook_secret:
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET: not set (required with PUBLIC_BASE_URL, Telegram sends it back)"
+        )
+    from aiohttp import web
+
+    from bot_gateway.app import create_app
+
+    polling = True if args.polling else None
+    web.run_app(
+        create_app(settings, polling=polling),
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        shutdown_timeout=20,  # SIGTERM: stop accepting, let in-flight webhooks finish
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _settings("database_url", "redis_url", "telegram_bot_token")
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    unknown = sorted(set(queues) - set(ALL_QUEUES))
+    if unknown:
+        raise ConfigError(f"--queues: unknown queue(s) {', '.join(unknown)}; known: {', '.join(ALL_QUEUES)}")
+    from tasks.app import app
+
+    argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "--loglevel", args.loglevel]
+    if args.hostname:
+        argv += ["-n", args.hostname]
+    app.worker_main(argv=argv)
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    settings = _settings("redis_url")
+    from tasks.app import app
+
+    os.makedirs(settings.data_dir, exist_ok=True)
+    schedule_file = os.path.join(settings.data_dir, "celerybeat-schedule")
+    app.start(argv=["beat", "--loglevel", args.loglevel, "-s", schedule_file])
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    settings = _settings("database_url")
+    from db.migrate import upgrade
+
+    upgrade(settings.sqlalchemy_url)
+    print("database migrated to head")
+    return 0
+
+
+def cmd_flower(_args: argparse.Namespace) -> int:
+    settings = _settings("redis_url")
+    auth = settings.flower_basic_auth
+    if not auth or ":" not in auth:
+        raise ConfigError(
+            "FLOWER_BASIC_AUTH: not set (user:password); Flower shows task arguments, keep it private"
+        )
+    from tasks.app import app
+
+    app.start(
+        argv=["flower", f"--basic-auth={auth}", f"--port={settings.flower_port}", "--address=127.0.0.1"]
+    )
+    return 0
+
+
+def cmd_check_config(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    print("configuration OK")
+    print(f"  telegram api:   {settings.telegram_api_base_url}")
+    print(f"  telegram token: {'set' if settings.telegram_bot_token else 'not set'}")
+    print(
+        "  mode:           "
+        + (f"webhook at {settings.public_base_url}" if settings.public_base_url else "long polling")
+    )
+    print(f"  database:       {'set' if settings.database_url else 'embedded (marketbot up)'}")
+    print(f"  redis:          {'set' if settings.redis_url else 'embedded (marketbot up)'}")
+    print(f"  admins:         {len(settings.admin_telegram_ids)}")
+    return 0
+
+
+def cmd_fake_telegram(args: argparse.Namespace) -> int:
+    from marketbot.fakes.telegram import main as fake_main
+
+    return fake_main(["--host", args.host, "--port", str(args.port)])
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from marketbot.local import run_local
+
+    return run_local(worker_concurrency=args.concurrency)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketbot", description="MarketBot: surplus food on Telegram.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run everything locally (embedded PostgreSQL/Redis when not configured)")
+    up.add_argument("--concurrency", type=int, default=2)
+    up.set_defaults(func=cmd_up)
+    gw = sub.add_parser("gateway", help="run the Telegram/Stripe gateway")
+    gw.add_argument("--polling", action="store_true", help="force long polling even with PUBLIC_BASE_URL set")
+    gw.set_defaults(func=cmd_gateway)
+    wk = sub.add_parser("worker", help="run a Celery worker")
+    wk.add_argument("--queues", default=",".join(ALL_QUEUES))
+    wk.add_argument("--concurrency", type=int, default=2)
+    wk.add_argument("--hostname", default=None)
+    wk.add_argument("--loglevel", default="INFO")
+    wk.set_defaults(func=cmd_worker)
+    bt = sub.add_parser("beat", help="run the periodic scheduler (exactly one per deployment)")
+    bt.add_argument("--loglevel", default="INFO")
+    bt.set_defaults(func=cmd_beat)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("flower", help="run Flower (requires FLOWER_BASIC_AUTH)").set_defaults(func=cmd_flower)
+    sub.add_parser("check-config", help="validate configuration").set_defaults(func=cmd_check_config)
+    ft = sub.add_parser("fake-telegram", help="run the local Telegram Bot API stand-in")
+    ft.add_argument("--host", default="127.0.0.1")
+    ft.add_argument("--port", type=int, default=8081)
+    ft.set_defaults(func=cmd_fake_telegram)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"marketbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

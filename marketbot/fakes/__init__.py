@@ -1,0 +1,1 @@
+"""Local stand-ins for external services (Telegram Bot API) used by tests and the local sandbox."""

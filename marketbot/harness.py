@@ -1,0 +1,95 @@
+"""Start real `marketbot` processes (worker, gateway) and stop them cleanly: used by the end-to-end tests,
+the benchmarks and the local tools, so all of them run exactly what ships."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import deque
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    """A child `python -m marketbot.cli …` whose output is kept (last lines) for failure messages."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.output: deque[str] = deque(maxlen=400)
+        self._ready_marks: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "marketbot.cli", *argv],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip())
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(list(self.output)[-lines:])
+
+    def wait_for_output(self, needle: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(needle in line for line in list(self.output)):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} did not print {needle!r} in {timeout}s:\n{self.tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_worker(
+    env: dict[str, str], *, name: str, concurrency: int = 2, queues: str | None = None
+) -> Process:
+    argv = ["worker", "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO"]
+    if queues:
+        argv += ["--queues", queues]
+    process = Process(name, argv, {**env, "LOG_FORMAT": "json"})
+    process.wait_for_output("ready.")
+    return process
+
+
+def start_gateway(env: dict[str, str], *, port: int, name: str = "gateway") -> Process:
+    process = Process(name, ["gateway"], {**env, "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            if process.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited:\n{process.tail()}") from None
+            time.sleep(0.1)
+    raise TimeoutError(f"gateway did not become healthy:\n{process.tail()}")

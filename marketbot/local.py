@@ -1,0 +1,123 @@
+"""`marketbot up`: the whole system on one machine, in one terminal.
+
+Starts embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset (data under MARKETBOT_DATA_DIR, kept
+across restarts), migrates, and runs gateway, worker and beat as child processes with prefixed, readable
+logs. Without TELEGRAM_BOT_TOKEN it also starts the local Telegram stand-in so the stack can be tried with
+no Telegram account at all. This process owns the embedded servers: it stays in the foreground until
+Ctrl-C, then stops the children gracefully (SIGTERM, then SIGKILL after a grace period) and the servers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import IO
+
+from marketbot.embedded import EmbeddedServers
+from marketbot.logs import configure_logging
+from marketbot.settings import load_settings, normalize_database_url
+
+GRACE_SECONDS = 20
+COLORS = {"gateway": "\033[36m", "worker": "\033[33m", "beat": "\033[35m"}
+
+
+def _pump(name: str, stream: IO[bytes]) -> None:
+    color = COLORS.get(name, "") if sys.stdout.isatty() else ""
+    reset = "\033[0m" if color else ""
+    for raw in iter(stream.readline, b""):
+        sys.stdout.write(f"{color}{name:>8} |{reset} {raw.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def run_local(*, worker_concurrency: int = 2) -> int:
+    settings = load_settings()
+    env = dict(os.environ)
+    env.setdefault("LOG_FORMAT", "console")
+    configure_logging(settings.log_level, fmt=env["LOG_FORMAT"], hash_key=settings.log_hash_key)
+    servers = EmbeddedServers(settings.data_dir)
+    fake = None
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        if not settings.database_url:
+            env["DATABASE_URL"] = servers.start_postgres()
+        if not settings.redis_url:
+            env["REDIS_URL"] = servers.start_redis()
+        from db.migrate import upgrade
+
+        upgrade(normalize_database_url(env["DATABASE_URL"]))
+        print("marketbot: database migrated", flush=True)
+        if not settings.telegram_bot_token:
+            from marketbot.fakes.telegram import FakeTelegram
+
+            fake = FakeTelegram(port=int(env.get("FAKE_TELEGRAM_PORT", "8081"))).start()
+            env["TELEGRAM_BOT_TOKEN"] = "1000000:LOCAL-sandbox-token"  # noqa: S105 - only valid at the stand-in
+            env["TELEGRAM_API_BASE_URL"] = fake.base_url
+            env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{settings.http_port}"
+            env["TELEGRAM_WEBHOOK_SECRET"] = secrets.token_urlsafe(24)
+            env.setdefault("HTTP_HOST", "127.0.0.1")
+            print(
+                "marketbot: no TELEGRAM_BOT_TOKEN, so Telegram is the local stand-in at "
+                f"{fake.base_url} (set TELEGRAM_BOT_TOKEN to talk to a real bot)",
+                flush=True,
+            )
+        mode = "webhook" if env.get("PUBLIC_BASE_URL") else "long polling"
+        print(f"marketbot: starting gateway ({mode}) on port {settings.http_port}, worker, beat", flush=True)
+        commands = {
+            "gateway": ["gateway"],
+            "worker": ["worker", "--concurrency", str(worker_concurrency)],
+            "beat": ["beat"],
+        }
+        for name, argv in commands.items():
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "marketbot.cli", *argv],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            children[name] = proc
+            assert proc.stdout is not None
+            threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
+        return _supervise(children)
+    finally:
+        _stop(children)
+        if fake is not None:
+            fake.stop()
+        servers.stop()
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
+    stopping = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print("marketbot: running; press Ctrl-C to stop", flush=True)
+    while not stopping.is_set():
+        for name, proc in children.items():
+            code = proc.poll()
+            if code is not None:
+                print(f"marketbot: {name} exited with code {code}; stopping everything", flush=True)
+                return code or 1
+        stopping.wait(0.5)
+    print("marketbot: stopping", flush=True)
+    return 0
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for proc in children.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

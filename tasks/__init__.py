@@ -1,0 +1,1 @@
+"""Celery app, task entrypoints, use-case handlers and adapters (workers)."""

@@ -1,0 +1,464 @@
+"""The one Bot API sender every worker uses: limits checked, rate budget reserved, outcome classified.
+
+`BotApiSender.send(method, payload)` takes a Bot API call as stored in the outbox and returns what happened
+as a small value the caller can act on without knowing aiogram:
+
+- `Sent(message_id)`: delivered (or an edit that changed nothing, which Telegram reports as an error);
+- `RetryLater(after, reason)`: try again in `after` seconds (flood control, Telegram 5xx, network trouble,
+  or our own shared rate limit said wait);
+- `Blocked(reason)`: the user blocked the bot or is gone; never retry;
+- `Rejected(reason)`: Telegram (or our validation) refused the payload; retrying cannot help.
+
+It speaks to Telegram through the real aiogram client. aiogram is async and a `Bot`'s aiohttp session must
+stay on the event loop that created it, while Celery tasks are sync: each thread (a prefork child is one
+thread) gets its own loop and `Bot`, created on first use and reused, so connections are pooled per thread.
+
+Never log message text, names or other personal data: chat ids go through `hash_id`, Telegram error
+descriptions have quoted fragments (which may echo message text) masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import redis
+import structlog
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    EditMessageCaption,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+    SendPhoto,
+    TelegramMethod,
+)
+from aiogram.types import Message
+from pydantic import ValidationError
+
+from core.telegram_limits import (
+    MAX_ANSWER_CALLBACK_CHARS,
+    MAX_CAPTION_CHARS,
+    MAX_TEXT_CHARS,
+    check_callback_data,
+    split_html_text,
+    truncate_caption,
+    utf16_length,
+    visible_length,
+)
+from tasks.adapters.ratelimit import TelegramRateLimiter
+
+log = structlog.get_logger(__name__)
+
+METHODS: dict[str, type[TelegramMethod[Any]]] = {
+    "sendMessage": SendMessage,
+    "sendPhoto": SendPhoto,
+    "editMessageText": EditMessageText,
+    "editMessageCaption": EditMessageCaption,
+    "editMessageReplyMarkup": EditMessageReplyMarkup,
+    "answerCallbackQuery": AnswerCallbackQuery,
+    "deleteMessage": DeleteMessage,
+}
+
+# Backoffs for failures that carry no retry_after of their own. Short: the outbox caller adds its own
+# growing backoff per attempt, and a user is waiting for this reply.
+SERVER_ERROR_BACKOFF = 2.0
+NETWORK_ERROR_BACKOFF = 1.0
+# A bad token is an operator's mistake; don't burn the message's attempts while it gets fixed.
+UNAUTHORIZED_BACKOFF = 60.0
+LIMITER_DOWN_BACKOFF = 1.0
+# RetryLater.reason for a 429: `after` is Telegram's own retry_after, to be honoured as given.
+FLOOD_CONTROL = "flood_control"
+DEFAULT_REQUEST_TIMEOUT = 15.0
+
+# Telegram's descriptions for edits that changed nothing (a double tap on a button): the message already
+# shows what we wanted, so this is success (DEPENDENCIES.md).
+_NOT_MODIFIED = "message is not modified"
+# Kept out of log lines: descriptions like `Unsupported start tag "..."` echo pieces of the message.
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Delivered. `message_id` of the (last) message sent; None for calls that return no message."""
+
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Not delivered (or only partly); try again in `after` seconds.
+
+    `attempted` is False when Telegram was never called (our shared rate limit said wait), so the caller
+    should not count it as a failed attempt. `resume_with` is set when the first part of a split message
+    already reached the user: retry that (method, payload) instead of the original, or the user gets the
+    first part twice.
+    """
+
+    after: float
+    reason: str
+    attempted: bool = True
+    resume_with: tuple[str, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The chat can't be reached (user blocked the bot, deactivated, kicked us). Never retry."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Telegram or our validation refused the call; the payload is wrong, so retrying can't help."""
+
+    reason: str
+
+
+SendResult = Sent | RetryLater | Blocked | Rejected
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class _ThreadClient:
+    loop: asyncio.AbstractEventLoop
+    bot: Bot
+    pid: int
+
+
+def _redacted(_chat_id: int) -> str:
+    return "redacted"
+
+
+class BotApiSender:
+    """Send Bot API calls from sync worker code; see the module docstring for the result types."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str,
+        limiter: TelegramRateLimiter,
+        max_inline_wait: float = 2.0,
+        hash_id: Callable[[int], str] = _redacted,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    ) -> None:
+        self._token = token
+        self._base_url = base_url
+        self._limiter = limiter
+        self._max_inline_wait = max_inline_wait
+        self._hash_id = hash_id
+        self._request_timeout = request_timeout
+        self._local = threading.local()
+        self._clients: list[_ThreadClient] = []
+        self._clients_lock = threading.Lock()
+
+    # -- public ------------------------------------------------------------------------------------------
+
+    def send(self, method: str, payload: dict[str, Any]) -> SendResult:
+        """Validate, split if needed, wait for a rate slot (up to max_inline_wait), call Telegram."""
+        chat_id = payload.get("chat_id")
+        planned = _plan(method, payload)
+        if isinstance(planned, Rejected):
+            self._log_outcome(method, chat_id, planned)
+            return planned
+        last_message_id: int | None = None
+        for index, call in enumerate(planned):
+            throttled = self._throttle(call)
+            result = throttled if throttled is not None else self._call(call)
+            if isinstance(result, Sent):
+                if result.message_id is not None:
+                    last_message_id = result.message_id
+                continue
+            if isinstance(result, RetryLater) and index > 0:
+                result = RetryLater(
+                    result.after, result.reason, result.attempted, resume_with=_merge_rest(planned[index:])
+                )
+            self._log_outcome(method, chat_id, result, part=index, parts=len(planned))
+            return result
+        sent = Sent(last_message_id)
+        self._log_outcome(method, chat_id, sent, parts=len(planned))
+        return sent
+
+    def close(self) -> None:
+        """Close every thread's Bot session and loop. Call once no send is in flight (worker shutdown)."""
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            # A client inherited across fork shares its sockets with the parent: just forget it.
+            if client.pid != os.getpid() or client.loop.is_closed():
+                continue
+            try:
+                client.loop.run_until_complete(client.bot.session.close())
+            finally:
+                client.loop.close()
+        self._local = threading.local()
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _client(self) -> _ThreadClient:
+        client: _ThreadClient | None = getattr(self._local, "client", None)
+        # Recreate after a fork (Celery prefork children) or after close().
+        if client is None or client.pid != os.getpid() or client.loop.is_closed():
+            session = AiohttpSession(
+                api=TelegramAPIServer.from_base(self._base_url), timeout=self._request_timeout
+            )
+            client = _ThreadClient(asyncio.new_event_loop(), Bot(self._token, session=session), os.getpid())
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def _throttle(self, call: _Call) -> RetryLater | None:
+        """Wait for a slot in the shared budget; RetryLater (nothing sent) if that takes too long."""
+        if call.method == "answerCallbackQuery":
+            return None  # not a message: it doesn't count against the chat's or the bot's send limits
+        chat_id = call.payload.get("chat_id")  # None for inline-message edits: global budget only
+        deadline = time.monotonic() + self._max_inline_wait
+        while True:
+            try:
+                wait = self._limiter.reserve(chat_id)
+            except redis.RedisError:
+                # Failing closed: sending blind across all workers is how a bot earns long flood bans.
+                return RetryLater(LIMITER_DOWN_BACKOFF, "rate_limiter_unavailable", attempted=False)
+            if wait <= 0:
+                return None
+            if time.monotonic() + wait > deadline:
+                return RetryLater(wait, "rate_limited", attempted=False)
+            time.sleep(wait)
+
+    def _call(self, call: _Call) -> SendResult:
+        try:
+            method = METHODS[call.method].model_validate(call.payload)
+        except ValidationError as exc:
+            # Field paths only: the error's own text would quote the offending values.
+            fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
+            return Rejected(f"invalid {call.method} payload: {fields}")
+        client = self._client()
+        try:
+            returned = client.loop.run_until_complete(client.bot(method))
+        except TelegramRetryAfter as exc:
+            # Keep every worker off this chat (or the whole bot) until Telegram says we may resume.
+            self._limiter.penalize(call.payload.get("chat_id"), float(exc.retry_after))
+            return RetryLater(float(exc.retry_after), FLOOD_CONTROL)
+        except TelegramForbiddenError as exc:
+            return Blocked(exc.message)
+        except TelegramMigrateToChat:
+            return Rejected("group chat was migrated to a supergroup")
+        except TelegramBadRequest as exc:
+            if _NOT_MODIFIED in exc.message:
+                return Sent(None)
+            return Rejected(exc.message)
+        except TelegramEntityTooLarge as exc:  # before TelegramNetworkError, its base class
+            return Rejected(exc.message)
+        except TelegramServerError as exc:
+            return RetryLater(SERVER_ERROR_BACKOFF, f"server_error: {exc.message}")
+        except TelegramUnauthorizedError:
+            log.error("telegram_token_rejected")
+            return RetryLater(UNAUTHORIZED_BACKOFF, "unauthorized")
+        # A timeout may hide a request Telegram did process; the Bot API has no idempotency key, so the retry
+        # can duplicate it. Losing the message instead would be worse.
+        except (TimeoutError, TelegramNetworkError, aiohttp.ClientError) as exc:
+            return RetryLater(NETWORK_ERROR_BACKOFF, f"network_error: {type(exc).__name__}")
+        except ClientDecodeError:  # e.g. a proxy's HTML error page instead of Bot API JSON
+            return RetryLater(SERVER_ERROR_BACKOFF, "undecodable_response")
+        except TelegramAPIError as exc:  # 404 Not Found, 409 Conflict, anything new: the call is wrong
+            return Rejected(exc.message)
+        return Sent(returned.message_id if isinstance(returned, Message) else None)
+
+    def _log_outcome(
+        self, method: str, chat_id: Any, result: SendResult, *, part: int = 0, parts: int = 1
+    ) -> None:
+        chat = "none" if chat_id is None else "redacted"  # a channel's "@name" isn't hashed, nor logged
+        if isinstance(chat_id, int):
+            chat = self._hash_id(chat_id)
+        fields: dict[str, Any] = {"method": method, "chat": chat, "parts": parts}
+        if isinstance(result, Sent):
+            log.info("telegram_sent", **fields)
+            return
+        fields["reason"] = _QUOTED.sub('"…"', result.reason)
+        if isinstance(result, RetryLater):
+            log.info(
+                "telegram_retry_later",
+                after=result.after,
+                part=part,
+                resumable=bool(result.resume_with),
+                **fields,
+            )
+        elif isinstance(result, Blocked):
+            log.info("telegram_blocked", **fields)
+        else:
+            log.warning("telegram_rejected", **fields)
+
+
+# -- planning: turn one stored call into the calls that fit Telegram's limits -------------------------------
+
+
+def _plan(method: str, payload: dict[str, Any]) -> list[_Call] | Rejected:
+    if method not in METHODS:
+        return Rejected(f"unsupported method {method}")
+    try:
+        _check_keyboard(payload.get("reply_markup"))
+    except ValueError as exc:
+        return Rejected(str(exc))
+    if method == "sendMessage":
+        return _plan_text(payload)
+    if method == "sendPhoto":
+        return _plan_photo(payload)
+    if method in ("editMessageText", "editMessageCaption"):
+        is_text = method == "editMessageText"
+        field, limit = ("text", MAX_TEXT_CHARS) if is_text else ("caption", MAX_CAPTION_CHARS)
+        length = _measure(str(payload.get(field) or ""), payload)
+        if length > limit:
+            # An edit replaces one message; it can't grow into several.
+            return Rejected(f"{field} too long for {method}: {length} > {limit}")
+    if method == "answerCallbackQuery":
+        payload = _fit_callback_answer(payload)
+    return [_Call(method, payload)]
+
+
+def _check_keyboard(markup: Any) -> None:
+    if not isinstance(markup, dict):
+        return
+    for row in markup.get("inline_keyboard") or ():
+        for button in row:
+            if isinstance(button, dict) and "callback_data" in button:
+                check_callback_data(str(button["callback_data"]))
+
+
+def _is_html(payload: dict[str, Any]) -> bool:
+    return str(payload.get("parse_mode") or "").lower() == "html"
+
+
+def _is_plain(payload: dict[str, Any], entities_field: str) -> bool:
+    return not payload.get("parse_mode") and not payload.get(entities_field)
+
+
+def _measure(text: str, payload: dict[str, Any]) -> int:
+    """The length Telegram will count for HTML or plain text; for Markdown an upper bound (the raw length:
+    its markup characters don't count), which is exact enough to accept what surely fits."""
+    return visible_length(text) if _is_html(payload) else utf16_length(text)
+
+
+def _split(text: str, payload: dict[str, Any], limit: int, entities_field: str) -> list[str] | None:
+    """Pieces of text that each fit `limit`, in the payload's parse mode; None if it can't be split."""
+    if _is_html(payload):
+        return split_html_text(text, limit)
+    if _is_plain(payload, entities_field):
+        # Plain text is HTML with nothing to parse: escape, split with the HTML splitter, unescape.
+        return [html.unescape(p) for p in split_html_text(html.escape(text, quote=False), limit)]
+    return None  # Markdown, or explicit entities whose offsets a split would break
+
+
+def _plan_text(payload: dict[str, Any]) -> list[_Call] | Rejected:
+    text = str(payload.get("text") or "")
+    if _measure(text, payload) <= MAX_TEXT_CHARS:
+        return [_Call("sendMessage", payload)]
+    pieces = _split(text, payload, MAX_TEXT_CHARS, "entities")
+    if pieces is None:
+        return Rejected("text too long and not splittable (use parse_mode HTML or plain text)")
+    return _text_calls(payload, pieces)
+
+
+def _text_calls(payload: dict[str, Any], pieces: Sequence[str]) -> list[_Call]:
+    """One sendMessage per piece: the reply target on the first, the keyboard on the last."""
+    calls = []
+    for index, piece in enumerate(pieces):
+        part = {k: v for k, v in payload.items() if k not in ("reply_markup", "reply_parameters")}
+        part["text"] = piece
+        if index == 0 and "reply_parameters" in payload:
+            part["reply_parameters"] = payload["reply_parameters"]
+        if index == len(pieces) - 1 and "reply_markup" in payload:
+            part["reply_markup"] = payload["reply_markup"]
+        calls.append(_Call("sendMessage", part))
+    return calls
+
+
+# What a follow-up message to a photo keeps from the photo's payload.
+_FOLLOW_UP_FIELDS = (
+    "chat_id",
+    "business_connection_id",
+    "message_thread_id",
+    "parse_mode",
+    "disable_notification",
+    "protect_content",
+    "reply_markup",
+)
+
+
+def _plan_photo(payload: dict[str, Any]) -> list[_Call] | Rejected:
+    caption = str(payload.get("caption") or "")
+    if _measure(caption, payload) <= MAX_CAPTION_CHARS:
+        return [_Call("sendPhoto", payload)]
+    if _is_html(payload):
+        head, rest = truncate_caption(caption)
+    elif _is_plain(payload, "caption_entities"):
+        escaped_head, escaped_rest = truncate_caption(html.escape(caption, quote=False))
+        head = html.unescape(escaped_head)
+        rest = None if escaped_rest is None else html.unescape(escaped_rest)
+    else:
+        return Rejected("caption too long and not splittable (use parse_mode HTML or plain text)")
+    photo = {k: v for k, v in payload.items() if k != "reply_markup"}
+    photo["caption"] = head
+    if not rest:
+        return [_Call("sendPhoto", payload | {"caption": head})]
+    # The keyboard goes under the last message, so the buttons follow the whole text (and the returned
+    # message id is the one carrying them, which a later edit of the keyboard needs).
+    follow_up = {k: payload[k] for k in _FOLLOW_UP_FIELDS if k in payload}
+    pieces = _split(rest, follow_up, MAX_TEXT_CHARS, "entities") or [rest]
+    return [_Call("sendPhoto", photo), *_text_calls(follow_up, pieces)]
+
+
+def _merge_rest(calls: Sequence[_Call]) -> tuple[str, dict[str, Any]]:
+    """The unsent tail of a split message as one sendMessage, to be split again when it is retried.
+
+    Only follow-up text messages are ever left over (a photo goes first), and the last of them carries the
+    keyboard and all shared fields. Pieces are joined by a blank line, where the next split cuts again.
+    """
+    payload = dict(calls[-1].payload)
+    payload["text"] = "\n\n".join(str(c.payload.get("text") or "") for c in calls)
+    return "sendMessage", payload
+
+
+def _fit_callback_answer(payload: dict[str, Any]) -> dict[str, Any]:
+    """Shorten a too-long toast rather than lose it: Telegram refuses more than 200 characters."""
+    text = payload.get("text")
+    if not isinstance(text, str) or utf16_length(text) <= MAX_ANSWER_CALLBACK_CHARS:
+        return payload
+    kept: list[str] = []
+    width = 0
+    for char in text:
+        width += utf16_length(char)
+        if width > MAX_ANSWER_CALLBACK_CHARS - 1:  # room for the ellipsis
+            break
+        kept.append(char)
+    return {**payload, "text": "".join(kept).rstrip() + "…"}

@@ -1,0 +1,86 @@
+"""Celery task entrypoints: parse the payload, call one handler, done.
+
+Every task here is safe to run twice (invariant 3): drains dedupe on update ids, sends lock their outbox
+row, sweeps only re-publish work that is still pending.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from core.clock import utcnow
+from tasks import runtime
+from tasks.app import app
+from tasks.handlers import TRANSIENT_ERRORS, apply_mailbox_entry
+from tasks.names import (
+    DRAIN_STALE_MAILBOXES,
+    DRAIN_USER_MAILBOX,
+    RESEND_PENDING_OUTBOX,
+    SEND_OUTBOX_MESSAGE,
+)
+from tasks.outbound import deliver_outbox_message
+
+log = structlog.get_logger(__name__)
+
+# Outbox rows pending longer than this without a send task in sight are re-published by the sweep.
+OUTBOX_RESEND_AFTER = timedelta(seconds=30)
+MAILBOX_STALE_AFTER_SECONDS = 60.0
+
+
+def publish_send(outbox_id: int) -> None:
+    send_outbox_message.apply_async(args=[outbox_id])
+
+
+@app.task(
+    name=DRAIN_USER_MAILBOX,
+    bind=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=30,
+)
+def drain_user_mailbox(self: Any, telegram_user_id: int) -> int:
+    process = lambda raw, token: apply_mailbox_entry(  # noqa: E731 - a closure over this task's resources
+        raw, token, uow_factory=runtime.uow_factory(), now=utcnow, publish_send=publish_send
+    )
+    result = runtime.mailbox().drain(telegram_user_id, process)
+    if result.more:
+        self.apply_async(args=[telegram_user_id])
+    return result.processed
+
+
+@app.task(name=SEND_OUTBOX_MESSAGE, bind=True, max_retries=None)
+def send_outbox_message(self: Any, outbox_id: int) -> str:
+    outcome = deliver_outbox_message(
+        outbox_id, uow_factory=runtime.uow_factory(), sender=runtime.sender(), now=utcnow
+    )
+    if outcome.kind == "retry":
+        # Short waits only (Telegram's retry_after, backoff on 5xx); the row's not_before guards early runs.
+        raise self.retry(countdown=max(outcome.after, 0.5))
+    return str(outcome.kind)
+
+
+@app.task(name=RESEND_PENDING_OUTBOX)
+def resend_pending_outbox() -> int:
+    now = utcnow()
+    with runtime.uow_factory()() as uow:
+        ids = uow.outbox.pending_ids(older_than=now - OUTBOX_RESEND_AFTER, now=now)
+    for outbox_id in ids:
+        publish_send(outbox_id)
+    if ids:
+        log.info("outbox_resent", count=len(ids))
+    return len(ids)
+
+
+@app.task(name=DRAIN_STALE_MAILBOXES)
+def drain_stale_mailboxes() -> int:
+    users = runtime.mailbox().stale_users(MAILBOX_STALE_AFTER_SECONDS)
+    for user_id in users:
+        drain_user_mailbox.apply_async(args=[user_id])
+    if users:
+        log.info("stale_mailboxes_drained", count=len(users))
+    return len(users)

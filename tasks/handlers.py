@@ -1,0 +1,150 @@
+"""Use-case handlers: verbs that combine the database (unit of work) with core rules.
+
+`handle_user_command` applies one command inside one transaction: it claims the update id (a redelivered
+update is a no-op), checks the mailbox fencing token, runs core.conversation, stores state changes and the
+replies (outbox) together, and commits. Sending happens after the commit, from the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from core.commands import UserCommand, parse_command
+from core.conversation import Decision, UserView, apology, respond
+from core.i18n import resolve_language
+from core.messages import Reply
+from db.uow import SqlAlchemyUnitOfWork
+from marketbot.logs import correlation
+from tasks.mailbox import StaleFence
+
+log = structlog.get_logger(__name__)
+
+UPDATE_EVENT_SOURCE = "telegram_update"
+
+# Errors worth retrying: the database or Redis is briefly away. Anything else is a bug or bad data and must
+# not block the user's mailbox behind it.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, TimeoutError)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    import redis
+
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+
+def _store_replies(
+    uow: SqlAlchemyUnitOfWork, command: UserCommand, replies: tuple[Reply, ...], now: datetime, tag: str = "r"
+) -> list[int]:
+    ids: list[int] = []
+    for index, reply in enumerate(replies):
+        method, payload = reply.to_bot_api()
+        # Keyed by update id: a retried handler finds the row and adds nothing (invariant 3).
+        outbox_id = uow.outbox.add(
+            dedup_key=f"tg:{command.update_id}:{tag}{index}",
+            chat_id=reply.chat_id,
+            method=method,
+            payload=payload,
+            now=now,
+            correlation_id=command.correlation_id,
+        )
+        if outbox_id is not None:
+            ids.append(outbox_id)
+    return ids
+
+
+def handle_user_command(
+    command: UserCommand, uow: SqlAlchemyUnitOfWork, *, fence_token: int, now: datetime
+) -> list[int]:
+    """Apply one command; return the ids of outbox messages to send once committed."""
+    actor = command.actor
+    if not uow.events.claim(UPDATE_EVENT_SOURCE, str(command.update_id), now):
+        log.info("update_duplicate_skipped", update_id=command.update_id)
+        return []
+    row = uow.users.upsert_from_telegram(
+        telegram_user_id=actor.telegram_user_id,
+        chat_id=actor.chat_id,
+        first_name=actor.first_name,
+        username=actor.username,
+        language_code=actor.language_code,
+        now=now,
+    )
+    if not uow.users.advance_fence(actor.telegram_user_id, fence_token):
+        raise StaleFence(f"fence token {fence_token} is stale")
+    if row.unreachable_at is not None:
+        # They are talking to us again, so they unblocked the bot.
+        uow.users.mark_reachable(actor.telegram_user_id)
+    user = UserView(
+        telegram_user_id=actor.telegram_user_id,
+        chat_id=actor.chat_id,
+        language=resolve_language(row.language_code or actor.language_code),
+        first_name=actor.first_name,
+        role=row.role,
+    )
+    decision: Decision = respond(command, user)
+    if decision.set_role is not None:
+        uow.users.set_role(actor.telegram_user_id, decision.set_role, now)
+    if decision.set_location is not None:
+        uow.users.set_location(actor.telegram_user_id, *decision.set_location, now)
+    ids = _store_replies(uow, command, decision.replies, now)
+    uow.commit()
+    log.info("update_handled", update_id=command.update_id, kind=command.kind, replies=len(ids))
+    return ids
+
+
+def apply_mailbox_entry(
+    raw: str,
+    fence_token: int,
+    *,
+    uow_factory: Callable[[], SqlAlchemyUnitOfWork],
+    now: Callable[[], datetime],
+    publish_send: Callable[[int], None],
+) -> None:
+    """Process one mailbox entry end to end: handle, commit, then publish the sends.
+
+    Transient failures raise (the drain task retries with the entry still at the head of the mailbox).
+    A bug or bad data is logged with its traceback, the user gets an apology, and the entry is consumed.
+    """
+    try:
+        command = parse_command(raw)
+    except ValidationError:
+        log.error("mailbox_entry_malformed")
+        return
+    with correlation(command.correlation_id):
+        try:
+            with uow_factory() as uow:
+                ids = handle_user_command(command, uow, fence_token=fence_token, now=now())
+        except StaleFence:
+            raise
+        except Exception as exc:
+            if _is_transient(exc):
+                log.warning("update_transient_failure", update_id=command.update_id, error=type(exc).__name__)
+                raise
+            log.exception("update_failed", update_id=command.update_id, kind=command.kind)
+            ids = _apologize(command, uow_factory, now())
+        for outbox_id in ids:
+            publish_send(outbox_id)
+
+
+def _apologize(
+    command: UserCommand, uow_factory: Callable[[], SqlAlchemyUnitOfWork], now: datetime
+) -> list[int]:
+    with uow_factory() as uow:
+        if not uow.events.claim(UPDATE_EVENT_SOURCE, str(command.update_id), now):
+            return []
+        user = UserView(
+            telegram_user_id=command.actor.telegram_user_id,
+            chat_id=command.actor.chat_id,
+            language=resolve_language(command.actor.language_code),
+        )
+        ids = _store_replies(uow, command, (apology(user),), now, tag="e")
+        uow.commit()
+        return ids

@@ -1,0 +1,23 @@
+"""Task names and queues: the contract between publishers (gateway, beat) and workers.
+
+Queues separate latency classes so a backlog in one cannot starve another: a flood of outbound messages
+must not delay a user's next tap, and a slow reconciliation must not delay payments.
+"""
+
+QUEUE_INTERACTIVE = "interactive"
+QUEUE_PAYMENTS = "payments"
+QUEUE_OUTBOUND = "outbound"
+QUEUE_MAINTENANCE = "maintenance"
+ALL_QUEUES = (QUEUE_INTERACTIVE, QUEUE_PAYMENTS, QUEUE_OUTBOUND, QUEUE_MAINTENANCE)
+
+DRAIN_USER_MAILBOX = "marketbot.interactive.drain_user_mailbox"
+SEND_OUTBOX_MESSAGE = "marketbot.outbound.send_outbox_message"
+RESEND_PENDING_OUTBOX = "marketbot.maintenance.resend_pending_outbox"
+DRAIN_STALE_MAILBOXES = "marketbot.maintenance.drain_stale_mailboxes"
+
+ROUTES = {
+    "marketbot.interactive.*": {"queue": QUEUE_INTERACTIVE},
+    "marketbot.payments.*": {"queue": QUEUE_PAYMENTS},
+    "marketbot.outbound.*": {"queue": QUEUE_OUTBOUND},
+    "marketbot.maintenance.*": {"queue": QUEUE_MAINTENANCE},
+}

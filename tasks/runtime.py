@@ -1,0 +1,65 @@
+"""Per-process resources for workers: settings, database, Redis, the Bot API sender.
+
+Created lazily and keyed by pid, because Celery's prefork pool forks children after import: connections
+(database pools, Redis sockets, aiohttp sessions) must never be shared across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import redis
+
+from db.session import make_engine, make_session_factory
+from db.uow import SqlAlchemyUnitOfWork
+from marketbot.logs import hash_id
+from marketbot.settings import Settings, load_settings
+from tasks.adapters.ratelimit import TelegramRateLimiter
+from tasks.adapters.telegram import BotApiSender
+from tasks.mailbox import Mailbox
+
+T = TypeVar("T")
+_per_process: dict[tuple[int, str], Any] = {}
+
+
+def _once_per_process(name: str, build: Callable[[], T]) -> T:
+    key = (os.getpid(), name)
+    if key not in _per_process:
+        _per_process[key] = build()
+    return _per_process[key]  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()
+
+
+def uow_factory() -> Callable[[], SqlAlchemyUnitOfWork]:
+    factory = _once_per_process(
+        "session_factory", lambda: make_session_factory(make_engine(settings().sqlalchemy_url))
+    )
+    return lambda: SqlAlchemyUnitOfWork(factory)
+
+
+def redis_client() -> redis.Redis:
+    return _once_per_process(
+        "redis", lambda: redis.Redis.from_url(settings().require("redis_url"), health_check_interval=30)
+    )
+
+
+def mailbox() -> Mailbox:
+    return _once_per_process("mailbox", lambda: Mailbox(redis_client()))
+
+
+def sender() -> BotApiSender:
+    def build() -> BotApiSender:
+        s = settings()
+        token = s.require("telegram_bot_token")
+        # The limiter key is the bot id (the token's public half), never the secret part.
+        limiter = TelegramRateLimiter(redis_client(), bot_key=token.split(":", 1)[0])
+        return BotApiSender(token=token, base_url=s.telegram_api_base_url, limiter=limiter, hash_id=hash_id)
+
+    return _once_per_process("sender", build)

@@ -1,0 +1,56 @@
+"""The whole stack on real processes: fake Telegram ⇄ `marketbot gateway` → Redis → 2× `marketbot worker`.
+
+The gateway registers its webhook with the Telegram stand-in at start (PUBLIC_BASE_URL), exactly as in
+production, and the stand-in delivers user messages to it with the secret header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from marketbot.fakes.telegram import FakeTelegram
+from marketbot.harness import Process, free_port, start_gateway, start_worker
+
+BOT_TOKEN = "123456:E2E-token"
+SECRET = "e2e-secret"
+
+
+@dataclass
+class Stack:
+    telegram: FakeTelegram
+    gateway: Process
+    workers: list[Process]
+    gateway_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
+    telegram = FakeTelegram().start()
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_API_BASE_URL": telegram.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "LOG_HASH_KEY": "e2e-log-key",
+    }
+    workers: list[Process] = []
+    gateway = None
+    try:
+        # Two worker processes with two children each: four places a user's updates could race.
+        workers = [start_worker(env, name=f"w{i}") for i in range(2)]
+        gateway = start_gateway(env, port=port)
+        telegram.wait_for_calls("setWebhook")
+        yield Stack(telegram, gateway, workers, f"http://127.0.0.1:{port}", env)
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        for worker in workers:
+            worker.stop()
+        telegram.stop()
