@@ -224,55 +224,42 @@ class OutboxRepository:
         )
         return self.session.execute(stmt).scalar_one_or_none()
 
-    def lock_pending(self, outbox_id: int) -> OutboxMessage | None:
-        """Lock a pending message for sending; None if it is not pending or another sender holds it.
+    def chat_of(self, outbox_id: int) -> int | None:
+        """The chat a message is for, or None when the message does not exist."""
+        return self.session.scalar(select(OutboxMessage.chat_id).where(OutboxMessage.id == outbox_id))
 
-        Two senders given the same id (a redelivered task, the sweep racing the first enqueue) must not both
-        send: the row lock, held by the caller's transaction while the Bot API call is in flight, makes the
-        second one see nothing. SKIP LOCKED rather than waiting: the second has nothing to do either way, and
-        waiting would park a worker for the length of someone else's HTTP call. If the holder dies, its lock
-        goes with the connection and the row is still pending for the sweep.
-        `not_before` is not checked here: the caller decides whether it is early.
-        """
-        stmt = (
-            select(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "pending")
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-        return self.session.scalars(stmt).one_or_none()
-
-    def lock_chat_head(self, outbox_id: int) -> OutboxMessage | None:
-        """Lock the oldest pending message of the chat that `outbox_id` is for; None once `outbox_id` is done.
+    def try_lock_chat(self, chat_id: int) -> bool:
+        """Become the chat's only sender until this transaction ends; False if another sender is one now.
 
         A chat's messages must arrive in the order they were written (a reply before the next question), but
-        each has its own send task and several workers run them. Senders for one chat are serialized by a
-        transaction-scoped advisory lock on the chat, and whoever holds it sends the chat's oldest pending
-        message first, which may be an earlier one than it was asked for. Waiting (not SKIP LOCKED) is
-        deliberate: the lock is held only for one Bot API call, and skipping would strand the message.
+        each has its own send task and several workers run them. One sender per chat at a time, sending the
+        oldest pending message first, keeps the order. Not waiting for the lock matters: with Telegram's
+        ~1 message/s per chat, a chat with a backlog would otherwise park every worker behind it.
         """
-        target = self.session.execute(
-            select(OutboxMessage.chat_id, OutboxMessage.status).where(OutboxMessage.id == outbox_id)
-        ).one_or_none()
-        if target is None or target.status != "pending":
-            return None
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended('outbox-chat:' || :chat, 0))"),
-            {"chat": str(target.chat_id)},
+        return bool(
+            self.session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(hashtextextended('outbox-chat:' || :chat, 0))"),
+                {"chat": str(chat_id)},
+            )
         )
+
+    def head_of_chat(self, chat_id: int) -> OutboxMessage | None:
+        """The chat's oldest pending message, locked; call while holding try_lock_chat."""
         stmt = (
             select(OutboxMessage)
-            .where(OutboxMessage.chat_id == target.chat_id, OutboxMessage.status == "pending")
+            .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == "pending")
             .order_by(OutboxMessage.id)
             .limit(1)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        head = self.session.scalars(stmt).one_or_none()
-        if head is None or head.id > outbox_id:
-            # Our own message was sent by another holder while we waited for the lock.
-            return None
-        return head
+        return self.session.scalars(stmt).one_or_none()
+
+    def chat_has_pending(self, chat_id: int) -> bool:
+        stmt = select(OutboxMessage.id).where(
+            OutboxMessage.chat_id == chat_id, OutboxMessage.status == "pending"
+        )
+        return self.session.scalar(stmt.limit(1)) is not None
 
     def mark_sent(self, msg: OutboxMessage, *, telegram_message_id: int | None, now: datetime) -> None:
         msg.status = "sent"

@@ -7,6 +7,7 @@ the row lock sends, and it marks the row in the same transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ log = structlog.get_logger(__name__)
 # The sender's wait after a Telegram 5xx or network error doubles with each attempt, so an outage is ridden
 # out for minutes instead of burning all attempts in seconds; flood control's retry_after is used as given.
 BACKOFF_MAX_SECONDS = 300.0
+# How long one task may keep sending a chat's backlog before it yields its worker to other chats.
+DRAIN_BUDGET_SECONDS = 5.0
 
 
 class DeliveryKind(StrEnum):
@@ -62,7 +65,10 @@ class OutboxRow(Protocol):
 
 
 class OutboxRepository(Protocol):
-    def lock_pending(self, outbox_id: int) -> Any: ...  # an OutboxRow, or None
+    def chat_of(self, outbox_id: int) -> int | None: ...
+    def try_lock_chat(self, chat_id: int) -> bool: ...
+    def head_of_chat(self, chat_id: int) -> Any: ...  # an OutboxRow, or None
+    def chat_has_pending(self, chat_id: int) -> bool: ...
     def mark_sent(self, msg: Any, *, telegram_message_id: int | None, now: datetime) -> None: ...
     def mark_dropped(self, msg: Any, *, reason: str, now: datetime) -> None: ...
     def record_failure(self, msg: Any, *, error: str, not_before: datetime | None) -> None: ...
@@ -79,6 +85,7 @@ class UnitOfWork(Protocol):
     @property
     def users(self) -> UserRepository: ...
     def commit(self) -> None: ...
+    def rollback(self) -> None: ...
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -96,18 +103,43 @@ def deliver_outbox_message(
     now: Callable[[], datetime],
     max_attempts: int = 8,
 ) -> DeliveryOutcome:
-    """Send outbox message `outbox_id` at most once; safe to call any number of times, concurrently too."""
+    """Make sure outbox message `outbox_id` gets sent once; safe to call any number of times, concurrently.
+
+    Messages to one chat go out in the order they were written, by one sender at a time: the task that
+    becomes the chat's sender delivers the chat's pending messages oldest first, its own among them, for up
+    to DRAIN_BUDGET_SECONDS (then it asks to be retried, so other chats get their turn). A task that finds
+    the chat already has a sender returns at once: that sender will send this message too, because it looks
+    for pending messages once more after letting go of the chat. If it dies, the resend sweep picks up.
+    """
     with uow_factory() as uow:
-        # FOR UPDATE SKIP LOCKED, and the lock is held across the HTTP call below on purpose: a duplicate
-        # task for the same id (redelivery, the sweep) then finds nothing and returns, instead of sending the
-        # message a second time while the first send is in flight.
-        msg: OutboxRow | None = uow.outbox.lock_pending(outbox_id)
-        if msg is None:
-            return DeliveryOutcome(DeliveryKind.ALREADY_DONE)
-        with correlation(msg.correlation_id):
-            outcome = _deliver_locked(uow, msg, sender=sender, now=now, max_attempts=max_attempts)
-            log.info("outbox_delivery", outbox_id=outbox_id, outcome=str(outcome.kind), after=outcome.after)
-            return outcome
+        chat_id = uow.outbox.chat_of(outbox_id)
+    if chat_id is None:
+        return DeliveryOutcome(DeliveryKind.ALREADY_DONE)
+    outcome = DeliveryOutcome(DeliveryKind.ALREADY_DONE)
+    deadline = time.monotonic() + DRAIN_BUDGET_SECONDS
+    while time.monotonic() < deadline:
+        with uow_factory() as uow:
+            if not uow.outbox.try_lock_chat(chat_id):
+                return outcome
+            # The chat lock and the row lock are held across the HTTP call in _deliver_locked on purpose: a
+            # duplicate task (redelivery, the sweep) must not send the same message while it is in flight.
+            msg: OutboxRow | None = uow.outbox.head_of_chat(chat_id)
+            if msg is None:
+                uow.rollback()  # let go of the chat before the last look below
+                with uow_factory() as look:
+                    if not look.outbox.chat_has_pending(chat_id):
+                        return outcome
+                continue
+            head_id = msg.id
+            with correlation(msg.correlation_id):
+                step = _deliver_locked(uow, msg, sender=sender, now=now, max_attempts=max_attempts)
+                log.info("outbox_delivery", outbox_id=head_id, outcome=str(step.kind), after=step.after)
+        if step.kind == DeliveryKind.RETRY:
+            # The chat's head must wait (flood control, Telegram down); everything behind it waits too.
+            return step
+        if head_id == outbox_id or outcome.kind == DeliveryKind.ALREADY_DONE:
+            outcome = step
+    return DeliveryOutcome(DeliveryKind.RETRY, after=0.0)
 
 
 def _deliver_locked(

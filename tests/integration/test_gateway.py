@@ -6,6 +6,7 @@ what the gateway enqueued is inspected in Redis directly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -231,3 +232,22 @@ def test_health_readiness_and_metrics(redis_url: str, database_url: str, telegra
     status, ready, metrics = run_with_gateway(env, scenario)
     assert status == 200 and ready["checks"] == {"redis": "ok", "broker": "ok", "database": "ok"}
     assert 'marketbot_gateway_updates_total{outcome="enqueued"}' in metrics
+
+
+def test_long_polling_feeds_updates_through_the_same_path(
+    redis_url: str, telegram: FakeTelegram
+) -> None:
+    user = _user()
+
+    async def scenario(_http: Any, _base: str) -> list[Any]:
+        telegram.send_user_message(user, "/start")
+        for _ in range(100):
+            commands = queued_commands(redis_url, user)
+            if commands:
+                return commands
+            await asyncio.sleep(0.1)
+        return []
+
+    (command,) = run_with_gateway(gateway_env(redis_url, telegram.base_url), scenario, polling=True)
+    assert command.kind == "start"
+    assert telegram.calls("deleteWebhook"), "polling must clear any webhook first"

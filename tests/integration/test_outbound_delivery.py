@@ -356,7 +356,7 @@ def test_a_duplicate_delivery_while_the_first_is_in_flight_sends_nothing(
     first.start()
     try:
         assert held.in_flight.wait(10)
-        # Another worker got the same task while the first holds the row: it must not wait, nor send.
+        # Another worker got the same task while the first is sending: it must not wait, nor send.
         duplicate = threading.Thread(target=lambda: outcomes.append(outbox.deliver(outbox_id).kind))
         duplicate.start()
         duplicate.join(10)
@@ -367,6 +367,19 @@ def test_a_duplicate_delivery_while_the_first_is_in_flight_sends_nothing(
 
     assert outcomes == [DeliveryKind.ALREADY_DONE, DeliveryKind.SENT]
     assert len(fake.calls("sendMessage")) == 1
+
+
+def test_a_chats_messages_are_sent_in_the_order_they_were_written(
+    outbox: Outbox, fake: FakeTelegram, chat_id: int
+) -> None:
+    first_id = outbox.add(chat_id, text="first")
+    second_id = outbox.add(chat_id, text="second")
+
+    # The second message's task runs first (a different worker picked it up sooner).
+    assert outbox.deliver(second_id).kind == DeliveryKind.SENT
+    assert outbox.deliver(first_id).kind == DeliveryKind.ALREADY_DONE
+
+    assert [c.params["text"] for c in fake.calls("sendMessage")] == ["first", "second"]
 
 
 def test_two_threads_racing_for_one_message_send_it_once(

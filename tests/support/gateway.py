@@ -30,14 +30,17 @@ def gateway_env(redis_url: str, telegram_base_url: str, **extra: str) -> dict[st
 
 
 def run_with_gateway(
-    env: dict[str, str], scenario: Callable[[aiohttp.ClientSession, str], Awaitable[T]]
+    env: dict[str, str],
+    scenario: Callable[[aiohttp.ClientSession, str], Awaitable[T]],
+    *,
+    polling: bool = False,
 ) -> T:
     """Start the gateway with `env` applied, run `scenario(http, base_url)`, stop it."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         settings = load_settings()
-        app = create_app(settings, celery_app=create_celery_app(settings), polling=False)
+        app = create_app(settings, celery_app=create_celery_app(settings), polling=polling)
 
         async def main() -> T:
             server = TestServer(app, host="127.0.0.1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import datetime, timedelta
 
@@ -13,15 +14,26 @@ from db.session import make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 
 
-def _queue(uow: SqlAlchemyUnitOfWork, now: datetime, *, dedup_key: str | None = None) -> int | None:
+def _queue(
+    uow: SqlAlchemyUnitOfWork, now: datetime, *, dedup_key: str | None = None, chat_id: int | None = None
+) -> int | None:
     return uow.outbox.add(
         dedup_key=dedup_key or f"order-paid:{uuid.uuid4()}",
-        chat_id=8_123_456_789,
+        chat_id=chat_id or random.randint(8 * 10**9, 9 * 10**9),
         method="sendMessage",
         payload={"text": "Your order is confirmed. Pickup code: K7Q2"},
         now=now,
         correlation_id="upd-42",
     )
+
+
+def _take(uow: SqlAlchemyUnitOfWork, outbox_id: int) -> OutboxMessage | None:
+    """What a sender does: become the chat's sender, then take the chat's oldest pending message."""
+    chat_id = uow.outbox.chat_of(outbox_id)
+    if chat_id is None or not uow.outbox.try_lock_chat(chat_id):
+        return None
+    head = uow.outbox.head_of_chat(chat_id)
+    return head if head is not None and head.id == outbox_id else None
 
 
 def test_outbox_dedup_key_makes_adds_idempotent(
@@ -30,7 +42,7 @@ def test_outbox_dedup_key_makes_adds_idempotent(
     key = f"order-paid:{uuid.uuid4()}"
     # Given the confirmation for an order was queued
     with SqlAlchemyUnitOfWork(session_factory) as uow:
-        first = _queue(uow, now, dedup_key=key)
+        first = _queue(uow, now, dedup_key=key, chat_id=8_123_456_789)
         uow.commit()
     # When the use case is retried (task redelivered) and queues it again
     with SqlAlchemyUnitOfWork(session_factory) as uow:
@@ -46,7 +58,7 @@ def test_outbox_dedup_key_makes_adds_idempotent(
         assert rows[0].payload == {"text": "Your order is confirmed. Pickup code: K7Q2"}
 
 
-def test_two_sessions_cannot_lock_the_same_pending_message(
+def test_two_senders_cannot_take_the_same_chat_at_once(
     session_factory: sessionmaker[Session], engine: Engine, now: datetime
 ) -> None:
     with SqlAlchemyUnitOfWork(session_factory) as uow:
@@ -56,15 +68,15 @@ def test_two_sessions_cannot_lock_the_same_pending_message(
     other_factory = make_session_factory(engine)
     # Given a sender holding the message while its Bot API call is in flight
     with SqlAlchemyUnitOfWork(session_factory) as first, SqlAlchemyUnitOfWork(other_factory) as second:
-        msg = first.outbox.lock_pending(outbox_id)
+        msg = _take(first, outbox_id)
         assert msg is not None
         # When a second sender (a redelivered task) tries the same id on another connection
-        # Then it gets nothing, at once, instead of waiting
-        assert second.outbox.lock_pending(outbox_id) is None
+        # Then it gets nothing, at once, instead of waiting (the first sends the chat's messages)
+        assert _take(second, outbox_id) is None
         first.outbox.mark_sent(msg, telegram_message_id=777, now=now)
         first.commit()
         # And after the first one committed, the message is no longer pending for anyone
-        assert second.outbox.lock_pending(outbox_id) is None
+        assert _take(second, outbox_id) is None
     with SqlAlchemyUnitOfWork(session_factory) as uow:
         sent = uow.session.get(OutboxMessage, outbox_id)
         assert sent is not None
@@ -80,10 +92,10 @@ def test_a_sender_that_dies_mid_send_leaves_the_message_for_the_next(
     assert outbox_id is not None
     # Given a sender that locked the message and then crashed (its transaction rolls back)
     with SqlAlchemyUnitOfWork(session_factory) as crashed:
-        assert crashed.outbox.lock_pending(outbox_id) is not None
+        assert _take(crashed, outbox_id) is not None
     # When the sweep hands the message to another sender
     with SqlAlchemyUnitOfWork(session_factory) as retry:
-        msg = retry.outbox.lock_pending(outbox_id)
+        msg = _take(retry, outbox_id)
         # Then it can send it
         assert msg is not None and msg.status == "pending"
 
@@ -98,13 +110,13 @@ def test_failures_are_counted_and_retried_later_until_given_up(
     retry_after = now + timedelta(seconds=30)
     # Given Telegram answered 429 once
     with SqlAlchemyUnitOfWork(session_factory) as uow:
-        msg = uow.outbox.lock_pending(outbox_id)
+        msg = _take(uow, outbox_id)
         assert msg is not None
         uow.outbox.record_failure(msg, error="Too Many Requests: retry after 30", not_before=retry_after)
         uow.commit()
     # Then it stays pending, due later, and the sweep skips it until then
     with SqlAlchemyUnitOfWork(session_factory) as uow:
-        msg = uow.outbox.lock_pending(outbox_id)
+        msg = _take(uow, outbox_id)
         assert msg is not None
         assert (msg.status, msg.attempts, msg.not_before) == ("pending", 1, retry_after)
         due_now = uow.outbox.pending_ids(older_than=now + timedelta(seconds=1), now=now, limit=100_000)
@@ -125,7 +137,7 @@ def test_failures_are_counted_and_retried_later_until_given_up(
             "Bad Gateway",
             retry_after,
         )
-        assert uow.outbox.lock_pending(outbox_id) is None
+        assert _take(uow, outbox_id) is None
 
 
 def test_a_message_to_a_user_who_blocked_the_bot_is_dropped(
@@ -136,12 +148,12 @@ def test_a_message_to_a_user_who_blocked_the_bot_is_dropped(
         uow.commit()
     assert outbox_id is not None
     with SqlAlchemyUnitOfWork(session_factory) as uow:
-        msg = uow.outbox.lock_pending(outbox_id)
+        msg = _take(uow, outbox_id)
         assert msg is not None
         uow.outbox.mark_dropped(msg, reason="Forbidden: bot was blocked by the user", now=now)
         uow.commit()
     with SqlAlchemyUnitOfWork(session_factory) as uow:
-        assert uow.outbox.lock_pending(outbox_id) is None
+        assert _take(uow, outbox_id) is None
         assert outbox_id not in uow.outbox.pending_ids(older_than=now + timedelta(hours=1), now=now)
         dropped = uow.session.get(OutboxMessage, outbox_id)
         assert dropped is not None and (dropped.status, dropped.attempts) == ("dropped", 0)
@@ -163,3 +175,20 @@ def test_sweep_finds_pending_messages_whose_send_was_lost_oldest_first(
     # Then it finds the two lost ones, oldest first, and leaves the fresh one to its own task
     ours = [i for i in found if i in {newer_lost, older_lost, fresh}]
     assert ours == [older_lost, newer_lost]
+
+
+def test_a_chats_oldest_pending_message_is_sent_first(
+    session_factory: sessionmaker[Session], now: datetime
+) -> None:
+    chat_id = random.randint(8 * 10**9, 9 * 10**9)
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        older = _queue(uow, now, chat_id=chat_id)
+        newer = _queue(uow, now, chat_id=chat_id)
+        uow.commit()
+    # Given two pending messages for one chat, when the newer one's task runs first
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        assert uow.outbox.try_lock_chat(chat_id)
+        head = uow.outbox.head_of_chat(chat_id)
+        # Then the head it must send is the older one
+        assert head is not None and head.id == older != newer
+        assert uow.outbox.chat_has_pending(chat_id)
