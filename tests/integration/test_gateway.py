@@ -234,9 +234,7 @@ def test_health_readiness_and_metrics(redis_url: str, database_url: str, telegra
     assert 'marketbot_gateway_updates_total{outcome="enqueued"}' in metrics
 
 
-def test_long_polling_feeds_updates_through_the_same_path(
-    redis_url: str, telegram: FakeTelegram
-) -> None:
+def test_long_polling_feeds_updates_through_the_same_path(redis_url: str, telegram: FakeTelegram) -> None:
     user = _user()
 
     async def scenario(_http: Any, _base: str) -> list[Any]:
