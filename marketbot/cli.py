@@ -9,6 +9,7 @@
     marketbot flower         Celery Flower (requires FLOWER_BASIC_AUTH)
     marketbot check-config   validate configuration and exit
     marketbot fake-telegram  run the local Telegram Bot API stand-in
+    marketbot say TEXT       talk to the local bot through the stand-in (with `marketbot up`)
 
 Configuration comes only from environment variables (and `.env`); see .env.example.
 """
@@ -124,6 +125,14 @@ def cmd_fake_telegram(args: argparse.Namespace) -> int:
     return fake_main(["--host", args.host, "--port", str(args.port)])
 
 
+def cmd_say(args: argparse.Namespace) -> int:
+    from marketbot.say import say
+
+    if (args.text is None) == (args.press is None):
+        raise ConfigError("say: give a message text or --press CALLBACK_DATA")
+    return say(args.text, press=args.press, user=args.user, fake_url=args.telegram)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from marketbot.local import run_local
 
@@ -155,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--host", default="127.0.0.1")
     ft.add_argument("--port", type=int, default=8081)
     ft.set_defaults(func=cmd_fake_telegram)
+    say = sub.add_parser("say", help="talk to the local bot through the Telegram stand-in (make run)")
+    say.add_argument("text", nargs="?")
+    say.add_argument("--press", help="press an inline button by its callback data")
+    say.add_argument("--user", type=int, default=1001, help="which simulated Telegram user you are")
+    say.add_argument("--telegram", default="http://127.0.0.1:8081", help="the stand-in's base URL")
+    say.set_defaults(func=cmd_say)
     return parser
 
 

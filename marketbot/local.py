@@ -62,7 +62,9 @@ def run_local(*, worker_concurrency: int = 2) -> int:
             env.setdefault("HTTP_HOST", "127.0.0.1")
             print(
                 "marketbot: no TELEGRAM_BOT_TOKEN, so Telegram is the local stand-in at "
-                f"{fake.base_url} (set TELEGRAM_BOT_TOKEN to talk to a real bot)",
+                f"{fake.base_url}.\n"
+                "marketbot: talk to the bot from another terminal:  .venv/bin/marketbot say /start\n"
+                "marketbot: (set TELEGRAM_BOT_TOKEN to use a real bot from the Telegram app instead)",
                 flush=True,
             )
         mode = "webhook" if env.get("PUBLIC_BASE_URL") else "long polling"

@@ -31,7 +31,10 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from aiohttp import web
+
 from marketbot.fakes.telegram_methods import canonical_method
+from marketbot.fakes.telegram_sandbox import install_sandbox_routes
 from marketbot.fakes.telegram_server import FakeTelegramServer
 from marketbot.fakes.telegram_state import InjectedFailure, RecordedCall, UploadedFile
 from marketbot.fakes.telegram_wire import auto_entities
@@ -91,6 +94,16 @@ class FakeTelegram(FakeTelegramServer):
                     f"found {len(matching)}; calls seen: {seen}"
                 )
             time.sleep(0.02)
+
+    def bot_messages(self, user_id: int, *, after: int = 0) -> list[dict[str, Any]]:
+        """The bot's messages in a private chat with message_id > ``after``, oldest first (as now stored)."""
+        with self._state.lock:
+            ids = sorted(i for i in self._state.bot_message_ids.get(user_id, set()) if i > after)
+            found = (self._state.message(user_id, i) for i in ids)
+            return [copy.deepcopy(m) for m in found if m is not None]
+
+    def _install_extra_routes(self, app: web.Application) -> None:
+        install_sandbox_routes(app, self)
 
     def clear_calls(self) -> None:
         with self._state.lock:

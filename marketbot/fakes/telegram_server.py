@@ -174,6 +174,7 @@ class FakeTelegramServer:
         self._changed = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
+        self._install_extra_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
         # No access log: request paths contain the bot token, which must never reach logs.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -186,6 +187,9 @@ class FakeTelegramServer:
         self._client = aiohttp.ClientSession()
         self._state.on_change = self._notify_threadsafe
         self._worker = asyncio.get_running_loop().create_task(self._webhook_worker())
+
+    def _install_extra_routes(self, app: web.Application) -> None:
+        """Hook for routes beside the Bot API (the sandbox control API); none here."""
 
     async def _shutdown(self) -> None:
         self._state.on_change = None

@@ -204,3 +204,16 @@ def test_user_who_blocked_the_bot_is_marked_unreachable(stack: Stack, database_u
     assert row is not None and row.unreachable_at is not None and row.status == "dropped"
     forbidden = [c for c in stack.telegram.calls("sendMessage") if c.params.get("chat_id") == user]
     assert [c.status for c in forbidden] == [403]  # tried once, never retried
+
+
+def test_a_person_can_talk_to_the_local_bot_from_a_terminal(stack: Stack, capsys: Any) -> None:
+    from marketbot.say import say
+
+    user = _user()
+    assert say("/start", press=None, user=user, fake_url=stack.telegram.base_url) == 0
+    assert say(None, press="r:b", user=user, fake_url=stack.telegram.base_url) == 0
+
+    printed = capsys.readouterr().out
+    assert "Welcome to MarketBot" in printed
+    assert "[🔎 Find food]  → marketbot say --press r:c" in printed
+    assert "Sell your surplus food" in printed
