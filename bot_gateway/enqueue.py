@@ -17,6 +17,7 @@ from celery import Celery
 from bot_gateway.metrics import ENQUEUE_SECONDS
 from core.commands import UserCommand, dump_command
 from tasks import mailbox
+from tasks.app import CORRELATION_HEADER
 from tasks.names import DRAIN_USER_MAILBOX
 
 # Fail fast when the broker is away: Telegram will redeliver, and a gateway stuck in kombu's default
@@ -48,7 +49,7 @@ class Enqueuer:
         return self.celery.send_task(
             DRAIN_USER_MAILBOX,
             args=[user_id],
-            headers={"correlation_id": correlation_id},
+            headers={CORRELATION_HEADER: correlation_id},
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
         )

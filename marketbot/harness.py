@@ -70,24 +70,35 @@ class Process:
 
 
 def start_worker(
-    env: dict[str, str], *, name: str, concurrency: int = 2, queues: str | None = None
+    env: dict[str, str], *, name: str, concurrency: int = 2, queues: str | None = None, wait: bool = True
 ) -> Process:
     argv = ["worker", "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO"]
     if queues:
         argv += ["--queues", queues]
     process = Process(name, argv, {**env, "LOG_FORMAT": "json"})
-    process.wait_for_output("ready.")
+    if wait:
+        wait_worker_ready(process)
     return process
 
 
-def start_gateway(env: dict[str, str], *, port: int, name: str = "gateway") -> Process:
+def wait_worker_ready(process: Process, timeout: float = 90) -> None:
+    process.wait_for_output("ready.", timeout=timeout)
+
+
+def start_gateway(env: dict[str, str], *, port: int, name: str = "gateway", wait: bool = True) -> Process:
     process = Process(name, ["gateway"], {**env, "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1"})
-    deadline = time.monotonic() + 60
+    if wait:
+        wait_gateway_healthy(process, port)
+    return process
+
+
+def wait_gateway_healthy(process: Process, port: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
                 if response.status == 200:
-                    return process
+                    return
         except OSError:
             if process.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited:\n{process.tail()}") from None

@@ -10,21 +10,19 @@ then prints what the bot answers, with its buttons.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
+
+import httpx
+
+_client = httpx.Client(timeout=10)
 
 
 def _request(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"not an http(s) URL: {url}")
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - scheme checked above
-        result: dict[str, Any] = json.loads(response.read())
-        return result
+    response = _client.get(url) if body is None else _client.post(url, json=body)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
 
 
 def _render(message: dict[str, Any]) -> str:
@@ -53,7 +51,7 @@ def say(
     base = f"{fake_url.rstrip('/')}/_sandbox/users/{user}"
     try:
         before = _request(f"{base}/messages")["messages"]
-    except (urllib.error.URLError, OSError):
+    except httpx.HTTPError:
         print(f"marketbot: no Telegram stand-in at {fake_url}; start the stack with `make run` first")
         return 1
     after = before[-1]["message_id"] if before else 0

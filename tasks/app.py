@@ -67,18 +67,24 @@ def create_app(settings: Settings | None = None) -> Celery:
     return app
 
 
+# Celery uses the message property `correlation_id` for its own purposes (it is the task id), hence our name.
+CORRELATION_HEADER = "marketbot_correlation_id"
+
+
 @before_task_publish.connect
 def _carry_correlation_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
     """Put the current correlation id on every published task so logs can follow an update end to end."""
-    if headers is not None and "correlation_id" not in headers:
+    if headers is not None and CORRELATION_HEADER not in headers:
         correlation_id = current_correlation_id()
         if correlation_id:
-            headers["correlation_id"] = correlation_id
+            headers[CORRELATION_HEADER] = correlation_id
 
 
 @task_prerun.connect
 def _bind_correlation_id(task: Any = None, **_: Any) -> None:
-    bind_correlation_id(getattr(task.request, "correlation_id", None) if task else None)
+    """Tasks published without one (beat, sweeps) get their own task id, so their lines still group."""
+    request = task.request if task is not None else None
+    bind_correlation_id(getattr(request, CORRELATION_HEADER, None) or getattr(request, "id", None))
 
 
 @task_postrun.connect

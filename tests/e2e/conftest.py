@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import pytest
 
 from marketbot.fakes.telegram import FakeTelegram
-from marketbot.harness import Process, free_port, start_gateway, start_worker
+from marketbot.harness import (
+    Process,
+    free_port,
+    start_gateway,
+    start_worker,
+    wait_gateway_healthy,
+    wait_worker_ready,
+)
 
 BOT_TOKEN = "123456:E2E-token"
 SECRET = "e2e-secret"
@@ -47,8 +54,12 @@ def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
     gateway = None
     try:
         # Two worker processes with two children each: four places a user's updates could race.
-        workers = [start_worker(env, name=f"w{i}") for i in range(2)]
-        gateway = start_gateway(env, port=port)
+        # Started together: each spends seconds importing aiogram and Celery.
+        workers = [start_worker(env, name=f"w{i}", wait=False) for i in range(2)]
+        gateway = start_gateway(env, port=port, wait=False)
+        for worker in workers:
+            wait_worker_ready(worker)
+        wait_gateway_healthy(gateway, port)
         telegram.wait_for_calls("setWebhook")
         yield Stack(telegram, gateway, workers, f"http://127.0.0.1:{port}", env)
     finally:

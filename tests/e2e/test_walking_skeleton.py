@@ -217,3 +217,22 @@ def test_a_person_can_talk_to_the_local_bot_from_a_terminal(stack: Stack, capsys
     assert "Welcome to MarketBot" in printed
     assert "[🔎 Find food]  → marketbot say --press r:c" in printed
     assert "Sell your surplus food" in printed
+
+
+def test_logs_follow_an_update_by_correlation_id_and_hold_no_personal_data(stack: Stack) -> None:
+    user = _user()
+    update = stack.telegram.send_user_message(
+        user, "my flat is at 7 Planted Lane", first_name="Zebulonplanted", username="planted_handle"
+    )
+    _replies_to(stack, user)
+    time.sleep(0.5)  # let the processes flush their last lines
+
+    lines = [*stack.gateway.output, *(line for w in stack.workers for line in w.output)]
+    correlation = f"tg-{update['update_id']}"
+    tagged = [json.loads(line) for line in lines if correlation in line and line.startswith("{")]
+    events = {entry["event"] for entry in tagged}
+    # Gateway → drain task → handler → send task: one id all the way.
+    assert {"update_received", "update_handled", "outbox_delivery"} <= events
+    everything = "\n".join(lines)
+    for planted in ("Zebulonplanted", "planted_handle", "Planted Lane", str(user)):
+        assert planted not in everything
