@@ -20,12 +20,11 @@ descriptions have quoted fragments (which may echo message text) masked.
 from __future__ import annotations
 
 import asyncio
-import html
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,17 +59,8 @@ from aiogram.methods import (
 from aiogram.types import Message
 from pydantic import ValidationError
 
-from core.telegram_limits import (
-    MAX_ANSWER_CALLBACK_CHARS,
-    MAX_CAPTION_CHARS,
-    MAX_TEXT_CHARS,
-    check_callback_data,
-    split_html_text,
-    truncate_caption,
-    utf16_length,
-    visible_length,
-)
 from tasks.adapters.ratelimit import TelegramRateLimiter
+from tasks.adapters.telegram_plan import SUPPORTED_METHODS, Call, Rejected, merge_rest, plan_calls
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +73,7 @@ METHODS: dict[str, type[TelegramMethod[Any]]] = {
     "answerCallbackQuery": AnswerCallbackQuery,
     "deleteMessage": DeleteMessage,
 }
+assert set(METHODS) == SUPPORTED_METHODS
 
 # Backoffs for failures that carry no retry_after of their own. Short: the outbox caller adds its own
 # growing backoff per attempt, and a user is waiting for this reply.
@@ -132,20 +123,9 @@ class Blocked:
     reason: str
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """Telegram or our validation refused the call; the payload is wrong, so retrying can't help."""
-
-    reason: str
-
-
 SendResult = Sent | RetryLater | Blocked | Rejected
 
-
-@dataclass(frozen=True)
-class _Call:
-    method: str
-    payload: dict[str, Any]
+__all__ = ["FLOOD_CONTROL", "Blocked", "BotApiSender", "Rejected", "RetryLater", "SendResult", "Sent"]
 
 
 @dataclass
@@ -187,7 +167,7 @@ class BotApiSender:
     def send(self, method: str, payload: dict[str, Any]) -> SendResult:
         """Validate, split if needed, wait for a rate slot (up to max_inline_wait), call Telegram."""
         chat_id = payload.get("chat_id")
-        planned = _plan(method, payload)
+        planned = plan_calls(method, payload)
         if isinstance(planned, Rejected):
             self._log_outcome(method, chat_id, planned)
             return planned
@@ -201,7 +181,7 @@ class BotApiSender:
                 continue
             if isinstance(result, RetryLater) and index > 0:
                 result = RetryLater(
-                    result.after, result.reason, result.attempted, resume_with=_merge_rest(planned[index:])
+                    result.after, result.reason, result.attempted, resume_with=merge_rest(planned[index:])
                 )
             self._log_outcome(method, chat_id, result, part=index, parts=len(planned))
             return result
@@ -238,7 +218,7 @@ class BotApiSender:
                 self._clients.append(client)
         return client
 
-    def _throttle(self, call: _Call) -> RetryLater | None:
+    def _throttle(self, call: Call) -> RetryLater | None:
         """Wait for a slot in the shared budget; RetryLater (nothing sent) if that takes too long."""
         if call.method == "answerCallbackQuery":
             return None  # not a message: it doesn't count against the chat's or the bot's send limits
@@ -256,7 +236,7 @@ class BotApiSender:
                 return RetryLater(wait, "rate_limited", attempted=False)
             time.sleep(wait)
 
-    def _call(self, call: _Call) -> SendResult:
+    def _call(self, call: Call) -> SendResult:
         try:
             method = METHODS[call.method].model_validate(call.payload)
         except ValidationError as exc:
@@ -321,144 +301,3 @@ class BotApiSender:
 
 
 # -- planning: turn one stored call into the calls that fit Telegram's limits -------------------------------
-
-
-def _plan(method: str, payload: dict[str, Any]) -> list[_Call] | Rejected:
-    if method not in METHODS:
-        return Rejected(f"unsupported method {method}")
-    try:
-        _check_keyboard(payload.get("reply_markup"))
-    except ValueError as exc:
-        return Rejected(str(exc))
-    if method == "sendMessage":
-        return _plan_text(payload)
-    if method == "sendPhoto":
-        return _plan_photo(payload)
-    if method in ("editMessageText", "editMessageCaption"):
-        is_text = method == "editMessageText"
-        field, limit = ("text", MAX_TEXT_CHARS) if is_text else ("caption", MAX_CAPTION_CHARS)
-        length = _measure(str(payload.get(field) or ""), payload)
-        if length > limit:
-            # An edit replaces one message; it can't grow into several.
-            return Rejected(f"{field} too long for {method}: {length} > {limit}")
-    if method == "answerCallbackQuery":
-        payload = _fit_callback_answer(payload)
-    return [_Call(method, payload)]
-
-
-def _check_keyboard(markup: Any) -> None:
-    if not isinstance(markup, dict):
-        return
-    for row in markup.get("inline_keyboard") or ():
-        for button in row:
-            if isinstance(button, dict) and "callback_data" in button:
-                check_callback_data(str(button["callback_data"]))
-
-
-def _is_html(payload: dict[str, Any]) -> bool:
-    return str(payload.get("parse_mode") or "").lower() == "html"
-
-
-def _is_plain(payload: dict[str, Any], entities_field: str) -> bool:
-    return not payload.get("parse_mode") and not payload.get(entities_field)
-
-
-def _measure(text: str, payload: dict[str, Any]) -> int:
-    """The length Telegram will count for HTML or plain text; for Markdown an upper bound (the raw length:
-    its markup characters don't count), which is exact enough to accept what surely fits."""
-    return visible_length(text) if _is_html(payload) else utf16_length(text)
-
-
-def _split(text: str, payload: dict[str, Any], limit: int, entities_field: str) -> list[str] | None:
-    """Pieces of text that each fit `limit`, in the payload's parse mode; None if it can't be split."""
-    if _is_html(payload):
-        return split_html_text(text, limit)
-    if _is_plain(payload, entities_field):
-        # Plain text is HTML with nothing to parse: escape, split with the HTML splitter, unescape.
-        return [html.unescape(p) for p in split_html_text(html.escape(text, quote=False), limit)]
-    return None  # Markdown, or explicit entities whose offsets a split would break
-
-
-def _plan_text(payload: dict[str, Any]) -> list[_Call] | Rejected:
-    text = str(payload.get("text") or "")
-    if _measure(text, payload) <= MAX_TEXT_CHARS:
-        return [_Call("sendMessage", payload)]
-    pieces = _split(text, payload, MAX_TEXT_CHARS, "entities")
-    if pieces is None:
-        return Rejected("text too long and not splittable (use parse_mode HTML or plain text)")
-    return _text_calls(payload, pieces)
-
-
-def _text_calls(payload: dict[str, Any], pieces: Sequence[str]) -> list[_Call]:
-    """One sendMessage per piece: the reply target on the first, the keyboard on the last."""
-    calls = []
-    for index, piece in enumerate(pieces):
-        part = {k: v for k, v in payload.items() if k not in ("reply_markup", "reply_parameters")}
-        part["text"] = piece
-        if index == 0 and "reply_parameters" in payload:
-            part["reply_parameters"] = payload["reply_parameters"]
-        if index == len(pieces) - 1 and "reply_markup" in payload:
-            part["reply_markup"] = payload["reply_markup"]
-        calls.append(_Call("sendMessage", part))
-    return calls
-
-
-# What a follow-up message to a photo keeps from the photo's payload.
-_FOLLOW_UP_FIELDS = (
-    "chat_id",
-    "business_connection_id",
-    "message_thread_id",
-    "parse_mode",
-    "disable_notification",
-    "protect_content",
-    "reply_markup",
-)
-
-
-def _plan_photo(payload: dict[str, Any]) -> list[_Call] | Rejected:
-    caption = str(payload.get("caption") or "")
-    if _measure(caption, payload) <= MAX_CAPTION_CHARS:
-        return [_Call("sendPhoto", payload)]
-    if _is_html(payload):
-        head, rest = truncate_caption(caption)
-    elif _is_plain(payload, "caption_entities"):
-        escaped_head, escaped_rest = truncate_caption(html.escape(caption, quote=False))
-        head = html.unescape(escaped_head)
-        rest = None if escaped_rest is None else html.unescape(escaped_rest)
-    else:
-        return Rejected("caption too long and not splittable (use parse_mode HTML or plain text)")
-    photo = {k: v for k, v in payload.items() if k != "reply_markup"}
-    photo["caption"] = head
-    if not rest:
-        return [_Call("sendPhoto", payload | {"caption": head})]
-    # The keyboard goes under the last message, so the buttons follow the whole text (and the returned
-    # message id is the one carrying them, which a later edit of the keyboard needs).
-    follow_up = {k: payload[k] for k in _FOLLOW_UP_FIELDS if k in payload}
-    pieces = _split(rest, follow_up, MAX_TEXT_CHARS, "entities") or [rest]
-    return [_Call("sendPhoto", photo), *_text_calls(follow_up, pieces)]
-
-
-def _merge_rest(calls: Sequence[_Call]) -> tuple[str, dict[str, Any]]:
-    """The unsent tail of a split message as one sendMessage, to be split again when it is retried.
-
-    Only follow-up text messages are ever left over (a photo goes first), and the last of them carries the
-    keyboard and all shared fields. Pieces are joined by a blank line, where the next split cuts again.
-    """
-    payload = dict(calls[-1].payload)
-    payload["text"] = "\n\n".join(str(c.payload.get("text") or "") for c in calls)
-    return "sendMessage", payload
-
-
-def _fit_callback_answer(payload: dict[str, Any]) -> dict[str, Any]:
-    """Shorten a too-long toast rather than lose it: Telegram refuses more than 200 characters."""
-    text = payload.get("text")
-    if not isinstance(text, str) or utf16_length(text) <= MAX_ANSWER_CALLBACK_CHARS:
-        return payload
-    kept: list[str] = []
-    width = 0
-    for char in text:
-        width += utf16_length(char)
-        if width > MAX_ANSWER_CALLBACK_CHARS - 1:  # room for the ellipsis
-            break
-        kept.append(char)
-    return {**payload, "text": "".join(kept).rstrip() + "…"}
