@@ -24,7 +24,7 @@ import redis
 
 from marketbot.embedded import EmbeddedServers
 from marketbot.fakes.telegram import FakeTelegram
-from marketbot.harness import free_port, start_gateway, start_worker
+from marketbot.harness import free_port, start_gateway, start_worker, text_update
 from marketbot.settings import normalize_database_url
 
 SECRET = "bench-secret"
@@ -41,19 +41,7 @@ def _post(url: str, body: bytes) -> None:
 
 
 def _update(user: int, update_id: int) -> bytes:
-    return json.dumps(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": 1,
-                "date": int(time.time()),
-                "text": "/start",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-                "chat": {"id": user, "type": "private", "first_name": "Bench"},
-                "from": {"id": user, "is_bot": False, "first_name": "Bench"},
-            },
-        }
-    ).encode()
+    return json.dumps(text_update(user, "/start", update_id=update_id, first_name="Bench")).encode()
 
 
 def main() -> int:

@@ -15,6 +15,18 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from enum import Enum
 
+# Bot API methods an outbox row may hold: the schema checks it, the sender maps each to its client call.
+# editMessageCaption is there because offer cards are photos, whose text changes through the caption.
+OUTBOX_METHODS: tuple[str, ...] = (
+    "sendMessage",
+    "sendPhoto",
+    "editMessageText",
+    "editMessageCaption",
+    "editMessageReplyMarkup",
+    "answerCallbackQuery",
+    "deleteMessage",
+)
+
 MAX_TEXT_CHARS = 4096
 MAX_CAPTION_CHARS = 1024
 MAX_CALLBACK_DATA_BYTES = 64

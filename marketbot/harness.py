@@ -104,3 +104,21 @@ def wait_gateway_healthy(process: Process, port: int, timeout: float = 90) -> No
                 raise RuntimeError(f"gateway exited:\n{process.tail()}") from None
             time.sleep(0.1)
     raise TimeoutError(f"gateway did not become healthy:\n{process.tail()}")
+
+
+def text_update(
+    user_id: int, text: str, *, update_id: int | None = None, first_name: str = "Test", message_id: int = 1
+) -> dict[str, object]:
+    """A complete private-chat text Update as Telegram sends it (commands get their bot_command entity)."""
+    import random
+
+    message: dict[str, object] = {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private", "first_name": first_name},
+        "from": {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "en"},
+        "text": text,
+    }
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"update_id": update_id or random.randint(10**8, 10**9), "message": message}

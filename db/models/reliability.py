@@ -8,20 +8,10 @@ from typing import Any, Final
 from sqlalchemy import CheckConstraint, Identity, Index, Integer, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.telegram_limits import OUTBOX_METHODS as OUTBOX_METHODS
 from db.models.base import Base, not_blank, one_of
 
 OUTBOX_STATUSES: Final = ("pending", "sent", "dropped", "failed")
-# Bot API methods the sender knows how to call. editMessageCaption is there because offer cards are photos,
-# whose text can only be changed through the caption.
-OUTBOX_METHODS: Final = (
-    "sendMessage",
-    "sendPhoto",
-    "editMessageText",
-    "editMessageCaption",
-    "editMessageReplyMarkup",
-    "answerCallbackQuery",
-    "deleteMessage",
-)
 
 
 class ProcessedEvent(Base):

@@ -16,6 +16,7 @@ from core.telegram_limits import (
     MAX_ANSWER_CALLBACK_CHARS,
     MAX_CAPTION_CHARS,
     MAX_TEXT_CHARS,
+    OUTBOX_METHODS,
     check_callback_data,
     split_html_text,
     truncate_caption,
@@ -23,18 +24,7 @@ from core.telegram_limits import (
     visible_length,
 )
 
-# The Bot API methods the outbox may hold (tasks.adapters.telegram maps each to its aiogram class).
-SUPPORTED_METHODS = frozenset(
-    {
-        "sendMessage",
-        "sendPhoto",
-        "editMessageText",
-        "editMessageCaption",
-        "editMessageReplyMarkup",
-        "answerCallbackQuery",
-        "deleteMessage",
-    }
-)
+SUPPORTED_METHODS = frozenset(OUTBOX_METHODS)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from marketbot.harness import text_update
 from tests.e2e.conftest import SECRET, Stack
 
 
@@ -71,17 +72,7 @@ def test_choosing_find_food_stops_the_spinner_and_asks_for_location(stack: Stack
 
 def test_same_update_delivered_three_times_gets_one_reply(stack: Stack) -> None:
     user = _user()
-    update = {
-        "update_id": random.randint(10**8, 10**9),
-        "message": {
-            "message_id": 1,
-            "date": int(time.time()),
-            "text": "/help",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-            "chat": {"id": user, "type": "private", "first_name": "D"},
-            "from": {"id": user, "is_bot": False, "first_name": "D"},
-        },
-    }
+    update = text_update(user, "/help")
     body = json.dumps(update).encode()
 
     assert [_post_raw(stack, body) for _ in range(3)] == [200, 200, 200]
@@ -93,16 +84,7 @@ def test_same_update_delivered_three_times_gets_one_reply(stack: Stack) -> None:
 
 def test_wrong_secret_is_rejected_and_nothing_is_answered(stack: Stack) -> None:
     user = _user()
-    update = {
-        "update_id": random.randint(10**8, 10**9),
-        "message": {
-            "message_id": 1,
-            "date": int(time.time()),
-            "text": "hi",
-            "chat": {"id": user, "type": "private"},
-            "from": {"id": user, "is_bot": False, "first_name": "E"},
-        },
-    }
+    update = text_update(user, "hi")
 
     assert _post_raw(stack, json.dumps(update).encode(), secret="wrong") == 401
 
@@ -122,18 +104,7 @@ def test_a_burst_from_one_user_is_applied_in_update_order(stack: Stack, database
     user = _user()
     first = random.randint(10**8, 10**9)
     bodies = [
-        json.dumps(
-            {
-                "update_id": first + i,
-                "message": {
-                    "message_id": i + 1,
-                    "date": int(time.time()),
-                    "text": f"burst {i}",
-                    "chat": {"id": user, "type": "private"},
-                    "from": {"id": user, "is_bot": False, "first_name": "B"},
-                },
-            }
-        ).encode()
+        json.dumps(text_update(user, f"burst {i}", update_id=first + i, message_id=i + 1)).encode()
         for i in range(40)
     ]
     # Posted back to back, as Telegram delivers them, while four worker processes race to drain them.

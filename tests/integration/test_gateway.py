@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ import redis
 
 from core.commands import parse_command
 from marketbot.fakes.telegram import FakeTelegram
+from marketbot.harness import text_update
 from tasks import mailbox
 from tests.support.gateway import gateway_env, post_update, run_with_gateway
 
@@ -29,21 +29,7 @@ def telegram() -> Iterator[FakeTelegram]:
 
 
 def message_update(user_id: int, text: str, update_id: int | None = None) -> dict[str, Any]:
-    return {
-        "update_id": update_id or random.randint(10**8, 10**9),
-        "message": {
-            "message_id": 1,
-            "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": "Ana"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "Ana", "language_code": "en"},
-            "text": text,
-            **(
-                {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}
-                if text.startswith("/")
-                else {}
-            ),
-        },
-    }
+    return text_update(user_id, text, update_id=update_id, first_name="Ana")
 
 
 def queued_commands(redis_url: str, user_id: int) -> list[Any]:
