@@ -21,7 +21,10 @@ from core.commands import (
     CancelDialog,
     ChooseRole,
     InvalidCallback,
+    OpenAdmin,
+    PressButton,
     SendText,
+    ShareContact,
     ShareLocation,
     ShowHelp,
     StartBot,
@@ -75,6 +78,22 @@ async def on_unknown_command(message: Message, event_update: Update) -> UnknownC
     return UnknownCommand(**_base(event_update, message.from_user, message.chat.id), command=name)
 
 
+async def on_admin(message: Message, event_update: Update) -> OpenAdmin:
+    assert message.from_user is not None
+    return OpenAdmin(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_contact(message: Message, event_update: Update) -> ShareContact:
+    assert message.from_user is not None and message.contact is not None
+    contact = message.contact
+    return ShareContact(
+        **_base(event_update, message.from_user, message.chat.id),
+        phone_number=contact.phone_number[:32],
+        # Telegram sets user_id when the contact is a Telegram user; the share button sends one's own.
+        is_own=contact.user_id == message.from_user.id,
+    )
+
+
 async def on_location(message: Message, event_update: Update) -> ShareLocation:
     assert message.from_user is not None and message.location is not None
     return ShareLocation(
@@ -96,7 +115,7 @@ async def on_other_content(message: Message, event_update: Update) -> Unsupporte
     )
 
 
-async def on_button(query: CallbackQuery, event_update: Update) -> ChooseRole | InvalidCallback:
+async def on_button(query: CallbackQuery, event_update: Update) -> ChooseRole | PressButton | InvalidCallback:
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     base = _base(
         event_update,
@@ -108,6 +127,9 @@ async def on_button(query: CallbackQuery, event_update: Update) -> ChooseRole | 
     action = decode(query.data)
     if isinstance(action, RoleChoice):
         return ChooseRole(**base, role=action.role)
+    if action is not None and query.data is not None:
+        # Well-formed, but what it names (and whether this user may do it) is the worker's to check.
+        return PressButton(**base, data=query.data)
     return InvalidCallback(**base)
 
 
@@ -119,8 +141,10 @@ def build_routers() -> list[Router]:
     messages.message.register(on_start, CommandStart())
     messages.message.register(on_help, Command("help"))
     messages.message.register(on_cancel, Command("cancel"))
+    messages.message.register(on_admin, Command("admin"))
     messages.message.register(on_unknown_command, F.text.startswith("/"))
     messages.message.register(on_location, F.location)
+    messages.message.register(on_contact, F.contact)
     messages.message.register(on_text, F.text)
     messages.message.register(on_other_content)
     buttons = Router(name="buttons")

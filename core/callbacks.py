@@ -2,17 +2,27 @@
 
 Telegram allows 1-64 bytes of callback data, so we put short prefixes and ids in it, never names. Anything
 can arrive here (old keyboards, modified clients), so `decode` validates strictly and returns None for data
-we did not produce; the worker then re-checks permissions for whatever the data names (invariant 5).
+we did not produce; the worker then re-checks permissions and state for whatever the data names
+(invariant 5): a decoded AdminAction says only what was pressed, not that the presser may do it.
+
+    r:<c|b>                  role choice (customer / business)
+    rg:<step>:<value>        a registration dialog answer (step letter guards against stale buttons)
+    ad:<ap|rj|su|re>:<id>    admin: approve / reject / suspend / reinstate business <id>
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 MAX_CALLBACK_BYTES = 64
 
 _ROLE_CODES: dict[str, Literal["customer", "business"]] = {"c": "customer", "b": "business"}
+_VALUE = re.compile(r"^[A-Za-z0-9_]{1,24}$")
+
+AdminVerb = Literal["approve", "reject", "suspend", "reinstate"]
+_ADMIN_CODES: dict[str, AdminVerb] = {"ap": "approve", "rj": "reject", "su": "suspend", "re": "reinstate"}
 
 
 @dataclass(frozen=True)
@@ -24,14 +34,41 @@ class RoleChoice:
         return f"r:{code}"
 
 
-CallbackAction = RoleChoice
+@dataclass(frozen=True)
+class DialogChoice:
+    """An answer button inside a guided dialog: `step` is the step it was offered at."""
+
+    dialog: Literal["rg"]
+    step: str
+    value: str
+
+    def encode(self) -> str:
+        return f"{self.dialog}:{self.step}:{self.value}"
+
+
+@dataclass(frozen=True)
+class AdminAction:
+    verb: AdminVerb
+    business_id: int
+
+    def encode(self) -> str:
+        code = next(k for k, v in _ADMIN_CODES.items() if v == self.verb)
+        return f"ad:{code}:{self.business_id}"
+
+
+CallbackAction = RoleChoice | DialogChoice | AdminAction
 
 
 def decode(data: str | None) -> CallbackAction | None:
     """Return the action behind callback data, or None if it is not something we issued."""
     if not data or len(data.encode("utf-8")) > MAX_CALLBACK_BYTES:
         return None
-    prefix, _, rest = data.partition(":")
-    if prefix == "r" and rest in _ROLE_CODES:
-        return RoleChoice(_ROLE_CODES[rest])
+    parts = data.split(":")
+    match parts:
+        case ["r", code] if code in _ROLE_CODES:
+            return RoleChoice(_ROLE_CODES[code])
+        case ["rg", step, value] if len(step) == 1 and step.isalpha() and _VALUE.match(value):
+            return DialogChoice("rg", step, value)
+        case ["ad", code, ident] if code in _ADMIN_CODES and ident.isdigit() and 0 < len(ident) <= 18:
+            return AdminAction(_ADMIN_CODES[code], int(ident))
     return None

@@ -66,6 +66,25 @@ class ShareLocation(_Command):
     longitude: float = Field(ge=-180, le=180)
 
 
+class ShareContact(_Command):
+    """A contact shared with Telegram's contact button; `is_own` when it is the sender's own number."""
+
+    kind: Literal["contact"] = "contact"
+    phone_number: str = Field(min_length=3, max_length=32)
+    is_own: bool
+
+
+class PressButton(_Command):
+    """An inline button other than the role choice; `data` is decoded (and distrusted) by the worker."""
+
+    kind: Literal["button"] = "button"
+    data: str = Field(min_length=1, max_length=64)
+
+
+class OpenAdmin(_Command):
+    kind: Literal["admin"] = "admin"
+
+
 class UnknownCommand(_Command):
     kind: Literal["unknown_command"] = "unknown_command"
     command: str
@@ -97,6 +116,9 @@ UserCommand = Annotated[
     | ChooseRole
     | SendText
     | ShareLocation
+    | ShareContact
+    | PressButton
+    | OpenAdmin
     | UnknownCommand
     | UnsupportedInput
     | InvalidCallback

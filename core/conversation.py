@@ -23,7 +23,7 @@ from core.commands import (
     UserCommand,
 )
 from core.i18n import t
-from core.messages import InlineButton, LocationRequestKeyboard, Reply
+from core.messages import InlineButton, Reply, RequestKeyboard
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def respond(command: UserCommand, user: UserView) -> Decision:
             reply = Reply(
                 chat_id=user.chat_id,
                 text=t("role.customer", lang),
-                reply_keyboard=LocationRequestKeyboard(t("button.share_location", lang)),
+                reply_keyboard=RequestKeyboard(t("button.share_location", lang)),
             )
             return Decision(replies=(reply,), set_role="customer")
         case ChooseRole(role="business"):

@@ -35,14 +35,15 @@ class InlineButton:
 
 
 @dataclass(frozen=True)
-class LocationRequestKeyboard:
-    """A one-button reply keyboard asking Telegram to share the user's location."""
+class RequestKeyboard:
+    """A one-button reply keyboard asking Telegram to share the user's location or own phone number."""
 
     button_text: str
+    request: Literal["location", "contact"] = "location"
 
     def to_api(self) -> dict[str, Any]:
         return {
-            "keyboard": [[{"text": self.button_text, "request_location": True}]],
+            "keyboard": [[{"text": self.button_text, f"request_{self.request}": True}]],
             "resize_keyboard": True,
             "one_time_keyboard": True,
         }
@@ -58,7 +59,7 @@ class Reply:
     chat_id: int
     text: str
     inline_keyboard: Keyboard = ()
-    reply_keyboard: LocationRequestKeyboard | None = None
+    reply_keyboard: RequestKeyboard | None = None
     remove_reply_keyboard: bool = False
     edit_message_id: int | None = None
     kind: Literal["message"] = field(default="message")

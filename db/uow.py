@@ -21,6 +21,7 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.business_repositories import BusinessRepository, DialogRepository
 from db.repositories import AuditLogRepository, OutboxRepository, ProcessedEventRepository, UserRepository
 
 
@@ -30,6 +31,8 @@ class SqlAlchemyUnitOfWork:
     events: ProcessedEventRepository
     outbox: OutboxRepository
     audit: AuditLogRepository
+    dialogs: DialogRepository
+    businesses: BusinessRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -40,6 +43,8 @@ class SqlAlchemyUnitOfWork:
         self.events = ProcessedEventRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.audit = AuditLogRepository(self.session)
+        self.dialogs = DialogRepository(self.session)
+        self.businesses = BusinessRepository(self.session)
         return self
 
     def __exit__(

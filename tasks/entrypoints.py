@@ -45,7 +45,12 @@ def publish_send(outbox_id: int) -> None:
 )
 def drain_user_mailbox(self: Any, telegram_user_id: int) -> int:
     process = lambda raw, token: apply_mailbox_entry(  # noqa: E731 - a closure over this task's resources
-        raw, token, uow_factory=runtime.uow_factory(), now=utcnow, publish_send=publish_send
+        raw,
+        token,
+        uow_factory=runtime.uow_factory(),
+        now=utcnow,
+        publish_send=publish_send,
+        admins=runtime.settings().admin_telegram_ids,
     )
     result = runtime.mailbox().drain(telegram_user_id, process)
     if result.more:

@@ -14,12 +14,24 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core.commands import UserCommand, parse_command
+from core import registration
+from core.callbacks import AdminAction, DialogChoice, decode
+from core.commands import (
+    CancelDialog,
+    ChooseRole,
+    OpenAdmin,
+    PressButton,
+    SendText,
+    StartBot,
+    UserCommand,
+    parse_command,
+)
 from core.conversation import Decision, UserView, apology, respond
 from core.i18n import resolve_language
 from core.messages import Reply
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import correlation
+from tasks import business_flows as flows
 from tasks.mailbox import StaleFence
 
 log = structlog.get_logger(__name__)
@@ -62,7 +74,12 @@ def _store_replies(
 
 
 def handle_user_command(
-    command: UserCommand, uow: SqlAlchemyUnitOfWork, *, fence_token: int, now: datetime
+    command: UserCommand,
+    uow: SqlAlchemyUnitOfWork,
+    *,
+    fence_token: int,
+    now: datetime,
+    admins: frozenset[int] = frozenset(),
 ) -> list[int]:
     """Apply one command; return the ids of outbox messages to send once committed."""
     actor = command.actor
@@ -89,15 +106,50 @@ def handle_user_command(
         first_name=actor.first_name,
         role=row.role,
     )
-    decision: Decision = respond(command, user)
-    if decision.set_role is not None:
-        uow.users.set_role(actor.telegram_user_id, decision.set_role, now)
-    if decision.set_location is not None:
-        uow.users.set_location(actor.telegram_user_id, *decision.set_location, now)
-    ids = _store_replies(uow, command, decision.replies, now)
+    ctx = flows.Context(command=command, user=user, row_id=row.id, admins=admins, now=now)
+    replies = _route(ctx, uow)
+    ids = _store_replies(uow, command, replies, now)
     uow.commit()
     log.info("update_handled", update_id=command.update_id, kind=command.kind, replies=len(ids))
     return ids
+
+
+def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
+    """Pick the use case for a command: a dialog in progress takes free input; commands and buttons win."""
+    command = ctx.command
+    dialog = uow.dialogs.get(ctx.row_id)
+    if isinstance(command, CancelDialog | StartBot) and dialog is not None:
+        uow.dialogs.end(ctx.row_id)
+        if isinstance(command, CancelDialog):
+            return (Reply(ctx.chat_id, ctx.say("cancelled").text, remove_reply_keyboard=True),)
+        dialog = None
+    if isinstance(command, OpenAdmin):
+        return flows.admin_console(ctx, uow)
+    action = decode(command.data) if isinstance(command, PressButton) else None
+    if isinstance(action, AdminAction):
+        return flows.admin_action(ctx, uow, action)
+    if isinstance(command, PressButton) and not isinstance(action, DialogChoice):
+        return (ctx.say("invalid_callback"),)
+    if action == flows.REGISTER_AGAIN and (dialog is None or dialog.kind != registration.DIALOG_KIND):
+        return flows.register_again(ctx, uow)
+    if dialog is not None and dialog.kind == registration.DIALOG_KIND:
+        state = registration.RegistrationState(step=dialog.step, data=dialog.data)
+        choice = action if isinstance(action, DialogChoice) else None
+        return flows.registration_step(ctx, uow, state, flows.to_dialog_input(command, choice))
+    if dialog is not None and dialog.kind in flows.REASON_DIALOGS.values():
+        text = command.text if isinstance(command, SendText) else None
+        return flows.admin_reason(ctx, uow, dialog.kind, dialog.data, text)
+    if isinstance(action, DialogChoice):  # a dialog button with no dialog running: stale keyboard
+        return (ctx.say("invalid_callback"),)
+    if isinstance(command, ChooseRole) and command.role == "business":
+        uow.users.set_role(ctx.user.telegram_user_id, "business", ctx.now)
+        return flows.start_or_show_business(ctx, uow)
+    decision: Decision = respond(command, ctx.user)
+    if decision.set_role is not None:
+        uow.users.set_role(ctx.user.telegram_user_id, decision.set_role, ctx.now)
+    if decision.set_location is not None:
+        uow.users.set_location(ctx.user.telegram_user_id, *decision.set_location, ctx.now)
+    return decision.replies
 
 
 def apply_mailbox_entry(
@@ -107,6 +159,7 @@ def apply_mailbox_entry(
     uow_factory: Callable[[], SqlAlchemyUnitOfWork],
     now: Callable[[], datetime],
     publish_send: Callable[[int], None],
+    admins: frozenset[int] = frozenset(),
 ) -> None:
     """Process one mailbox entry end to end: handle, commit, then publish the sends.
 
@@ -121,7 +174,7 @@ def apply_mailbox_entry(
     with correlation(command.correlation_id):
         try:
             with uow_factory() as uow:
-                ids = handle_user_command(command, uow, fence_token=fence_token, now=now())
+                ids = handle_user_command(command, uow, fence_token=fence_token, now=now(), admins=admins)
         except StaleFence:
             raise
         except Exception as exc:

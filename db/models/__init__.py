@@ -11,6 +11,7 @@ from db.models.catalog import (
     OfferItem,
     Venue,
 )
+from db.models.dialogs import Dialog
 from db.models.reliability import OUTBOX_METHODS, OUTBOX_STATUSES, OutboxMessage, ProcessedEvent
 from db.models.sales import (
     ORDER_STATUSES,
@@ -39,6 +40,7 @@ __all__ = [
     "AuditLogEntry",
     "Base",
     "Business",
+    "Dialog",
     "Offer",
     "OfferItem",
     "Order",

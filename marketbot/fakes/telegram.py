@@ -198,6 +198,26 @@ class FakeTelegram(FakeTelegramServer):
             update = self._state.enqueue({"message": self._user_message(user, {"location": location})})
             return copy.deepcopy(update)
 
+    def send_contact(
+        self,
+        user_id: int,
+        phone_number: str,
+        *,
+        own: bool = True,
+        first_name: str = "Test",
+        language_code: str = "en",
+    ) -> dict[str, Any]:
+        """A user shares a contact: their own (the request_contact button) or someone else's card."""
+        with self._state.lock:
+            user = self._user(user_id, first_name, None, language_code)
+            contact: dict[str, Any] = {
+                "phone_number": phone_number,
+                "first_name": first_name if own else "Someone",
+                "user_id": user_id if own else user_id + 1,
+            }
+            update = self._state.enqueue({"message": self._user_message(user, {"contact": contact})})
+            return copy.deepcopy(update)
+
     def send_callback(
         self,
         user_id: int,

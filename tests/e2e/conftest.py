@@ -22,6 +22,7 @@ from marketbot.harness import (
 )
 
 BOT_TOKEN = "123456:E2E-token"
+ADMIN_ID = 7_770_000_001
 SECRET = "e2e-secret"
 
 
@@ -49,6 +50,7 @@ def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
         "LOG_HASH_KEY": "e2e-log-key",
         # The burst test sends 40 updates at once from one user; the flood limit has its own test.
         "USER_RATE_LIMIT": "1000",
+        "ADMIN_TELEGRAM_IDS": str(ADMIN_ID),
     }
     workers: list[Process] = []
     gateway = None

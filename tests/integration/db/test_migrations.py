@@ -68,7 +68,7 @@ def test_schema_matches_models_after_migration(database_url: str, engine: Engine
     differences = _differences(engine)
     # Then there is nothing left to migrate
     assert differences == []
-    assert current(database_url) == head() == "0001"
+    assert current(database_url) == head() == "0002"
 
 
 def test_migration_builds_the_same_constraints_and_indexes_as_the_models(database_url: str) -> None:
@@ -92,7 +92,7 @@ def test_downgrade_then_upgrade_round_trips(database_url: str) -> None:
     with throwaway_database(database_url) as url:
         # Given a database at head
         upgrade(url)
-        assert current(url) == "0001"
+        assert current(url) == head()
         # When it is downgraded to base
         downgrade(url, "base")
         # Then only Alembic's bookkeeping table is left
@@ -103,7 +103,7 @@ def test_downgrade_then_upgrade_round_trips(database_url: str) -> None:
             assert current(url) is None
             # And upgrading again rebuilds a schema identical to the models
             upgrade(url)
-            assert current(url) == "0001"
+            assert current(url) == head()
             assert _differences(engine) == []
         finally:
             engine.dispose()
@@ -129,7 +129,7 @@ def test_containers_migrating_at_the_same_time_do_not_collide(database_url: str)
         outcomes = [(run.wait(timeout=120), run.communicate()[1]) for run in runs]
         # Then the advisory lock queues them: all succeed and the schema is at head once
         assert [code for code, _ in outcomes] == [0, 0, 0, 0], [err for _, err in outcomes]
-        assert current(url) == "0001"
+        assert current(url) == head()
 
 
 def test_every_foreign_key_is_indexed(engine: Engine) -> None:
@@ -174,4 +174,4 @@ def test_migrate_module_runs_from_the_command_line(database_url: str) -> None:
     )
     # Then it reports the revision
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "0001"
+    assert result.stdout.strip() == head()
