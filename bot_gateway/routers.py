@@ -21,8 +21,11 @@ from core.commands import (
     CancelDialog,
     ChooseRole,
     InvalidCallback,
+    ListMyOffers,
+    NewOffer,
     OpenAdmin,
     PressButton,
+    SendPhoto,
     SendText,
     ShareContact,
     ShareLocation,
@@ -81,6 +84,30 @@ async def on_unknown_command(message: Message, event_update: Update) -> UnknownC
 async def on_admin(message: Message, event_update: Update) -> OpenAdmin:
     assert message.from_user is not None
     return OpenAdmin(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_new_offer(message: Message, event_update: Update) -> NewOffer:
+    assert message.from_user is not None
+    return NewOffer(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_my_offers(message: Message, event_update: Update) -> ListMyOffers:
+    assert message.from_user is not None
+    return ListMyOffers(**_base(event_update, message.from_user, message.chat.id))
+
+
+THUMB_MIN_WIDTH = 320  # big enough for a list card, small enough to load fast
+
+
+async def on_photo(message: Message, event_update: Update) -> SendPhoto:
+    assert message.from_user is not None and message.photo
+    sizes = sorted(message.photo, key=lambda size: size.width * size.height)
+    thumb = next((size for size in sizes if size.width >= THUMB_MIN_WIDTH), sizes[-1])
+    return SendPhoto(
+        **_base(event_update, message.from_user, message.chat.id),
+        file_id=sizes[-1].file_id,
+        thumb_file_id=thumb.file_id,
+    )
 
 
 async def on_contact(message: Message, event_update: Update) -> ShareContact:
@@ -142,9 +169,12 @@ def build_routers() -> list[Router]:
     messages.message.register(on_help, Command("help"))
     messages.message.register(on_cancel, Command("cancel"))
     messages.message.register(on_admin, Command("admin"))
+    messages.message.register(on_new_offer, Command("newoffer"))
+    messages.message.register(on_my_offers, Command("myoffers"))
     messages.message.register(on_unknown_command, F.text.startswith("/"))
     messages.message.register(on_location, F.location)
     messages.message.register(on_contact, F.contact)
+    messages.message.register(on_photo, F.photo)
     messages.message.register(on_text, F.text)
     messages.message.register(on_other_content)
     buttons = Router(name="buttons")

@@ -7,6 +7,7 @@ we did not produce; the worker then re-checks permissions and state for whatever
 
     r:<c|b>                  role choice (customer / business)
     rg:<step>:<value>        a registration dialog answer (step letter guards against stale buttons)
+    of:<step>:<value>        an offer-creation dialog answer
     ad:<ap|rj|su|re>:<id>    admin: approve / reject / suspend / reinstate business <id>
 """
 
@@ -38,7 +39,7 @@ class RoleChoice:
 class DialogChoice:
     """An answer button inside a guided dialog: `step` is the step it was offered at."""
 
-    dialog: Literal["rg"]
+    dialog: Literal["rg", "of"]
     step: str
     value: str
 
@@ -67,8 +68,10 @@ def decode(data: str | None) -> CallbackAction | None:
     match parts:
         case ["r", code] if code in _ROLE_CODES:
             return RoleChoice(_ROLE_CODES[code])
-        case ["rg", step, value] if len(step) == 1 and step.isalpha() and _VALUE.match(value):
-            return DialogChoice("rg", step, value)
+        case ["rg" | "of" as dialog, step, value] if (
+            len(step) == 1 and step.isalpha() and _VALUE.match(value)
+        ):
+            return DialogChoice(dialog, step, value)
         case ["ad", code, ident] if code in _ADMIN_CODES and ident.isdigit() and 0 < len(ident) <= 18:
             return AdminAction(_ADMIN_CODES[code], int(ident))
     return None

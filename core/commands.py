@@ -74,6 +74,22 @@ class ShareContact(_Command):
     is_own: bool
 
 
+class SendPhoto(_Command):
+    """A photo: Telegram file ids of the largest size and of a list-thumbnail size."""
+
+    kind: Literal["photo"] = "photo"
+    file_id: str = Field(min_length=1, max_length=256)
+    thumb_file_id: str = Field(min_length=1, max_length=256)
+
+
+class NewOffer(_Command):
+    kind: Literal["new_offer"] = "new_offer"
+
+
+class ListMyOffers(_Command):
+    kind: Literal["my_offers"] = "my_offers"
+
+
 class PressButton(_Command):
     """An inline button other than the role choice; `data` is decoded (and distrusted) by the worker."""
 
@@ -117,6 +133,9 @@ UserCommand = Annotated[
     | SendText
     | ShareLocation
     | ShareContact
+    | SendPhoto
+    | NewOffer
+    | ListMyOffers
     | PressButton
     | OpenAdmin
     | UnknownCommand

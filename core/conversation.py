@@ -86,7 +86,8 @@ def respond(command: UserCommand, user: UserView) -> Decision:
             )
             return Decision(replies=(reply,), set_role="customer")
         case ChooseRole(role="business"):
-            return Decision(replies=(say("role.business"),), set_role="business")
+            # What follows (registration, or where the business stands) needs the database: the worker's.
+            return Decision(set_role="business")
         case ShareLocation(latitude=lat, longitude=lon):
             reply = Reply(chat_id=user.chat_id, text=t("location.saved", lang), remove_reply_keyboard=True)
             return Decision(replies=(reply,), set_location=(lat, lon))

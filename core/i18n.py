@@ -10,12 +10,13 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
-from core.locales import en
+from core.locales import en, en_offers
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "id", "th", "vi", "ms", "zh-Hans")
 DEFAULT_LANGUAGE = "en"
 
-_CATALOGS: dict[str, Mapping[str, str]] = {"en": en.MESSAGES}
+_ENGLISH: dict[str, str] = {**en.MESSAGES, **en_offers.MESSAGES}
+_CATALOGS: dict[str, Mapping[str, str]] = {"en": _ENGLISH}
 
 # Telegram sends IETF tags as clients report them ("zh-hans", "zh-CN", "in" for Indonesian on old Androids).
 _ALIASES = {
@@ -46,10 +47,10 @@ def resolve_language(code: str | None) -> str:
 def t(key: str, lang: str = DEFAULT_LANGUAGE, **params: object) -> str:
     """Translate `key` into `lang`, formatting HTML-escaped `params`. Unknown keys raise KeyError."""
     catalog = _CATALOGS.get(lang, {})
-    template = catalog.get(key) or en.MESSAGES[key]
+    template = catalog.get(key) or _ENGLISH[key]
     safe = {name: html.escape(str(value), quote=False) for name, value in params.items()}
     return template.format(**safe)
 
 
 def all_keys() -> frozenset[str]:
-    return frozenset(en.MESSAGES)
+    return frozenset(_ENGLISH)

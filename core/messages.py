@@ -62,6 +62,8 @@ class Reply:
     reply_keyboard: RequestKeyboard | None = None
     remove_reply_keyboard: bool = False
     edit_message_id: int | None = None
+    # A Telegram file_id: sent as a photo with `text` as its caption (≤ 1024 characters).
+    photo: str | None = None
     kind: Literal["message"] = field(default="message")
 
     def to_bot_api(self) -> tuple[str, dict[str, Any]]:
@@ -80,6 +82,14 @@ class Reply:
             markup = {"remove_keyboard": True}
         if markup is not None:
             payload["reply_markup"] = markup
+        if self.photo is not None:
+            payload["caption"] = payload.pop("text")
+            del payload["link_preview_options"]
+            if self.edit_message_id is not None:  # a photo stays; only its caption and buttons change
+                payload["message_id"] = self.edit_message_id
+                return "editMessageCaption", payload
+            payload["photo"] = self.photo
+            return "sendPhoto", payload
         if self.edit_message_id is not None:
             payload["message_id"] = self.edit_message_id
             return "editMessageText", payload

@@ -12,6 +12,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.callbacks import DialogChoice
+from core.dialog_inputs import (
+    ButtonInput,
+    ContactInput,
+    DialogInput,
+    LocationInput,
+    TextInput,
+)
 from core.i18n import t
 from core.messages import InlineButton, Keyboard, Reply, RequestKeyboard
 from core.timezones import (
@@ -37,36 +44,6 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("confirm", "s"),
 )
 _CODE = dict(STEPS)
-
-
-@dataclass(frozen=True)
-class TextInput:
-    text: str
-
-
-@dataclass(frozen=True)
-class LocationInput:
-    latitude: float
-    longitude: float
-
-
-@dataclass(frozen=True)
-class ContactInput:
-    phone_number: str
-    is_own: bool
-
-
-@dataclass(frozen=True)
-class ButtonInput:
-    choice: DialogChoice
-
-
-@dataclass(frozen=True)
-class OtherInput:
-    content_type: str
-
-
-DialogInput = TextInput | LocationInput | ContactInput | ButtonInput | OtherInput
 
 
 @dataclass(frozen=True)

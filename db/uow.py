@@ -22,6 +22,7 @@ from typing import Self
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.business_repositories import BusinessRepository, DialogRepository
+from db.offer_repositories import OfferRepository
 from db.repositories import AuditLogRepository, OutboxRepository, ProcessedEventRepository, UserRepository
 
 
@@ -33,6 +34,7 @@ class SqlAlchemyUnitOfWork:
     audit: AuditLogRepository
     dialogs: DialogRepository
     businesses: BusinessRepository
+    offers: OfferRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -45,6 +47,7 @@ class SqlAlchemyUnitOfWork:
         self.audit = AuditLogRepository(self.session)
         self.dialogs = DialogRepository(self.session)
         self.businesses = BusinessRepository(self.session)
+        self.offers = OfferRepository(self.session)
         return self
 
     def __exit__(

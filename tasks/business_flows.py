@@ -13,8 +13,17 @@ from datetime import datetime
 
 from core import registration
 from core.callbacks import AdminAction, AdminVerb, DialogChoice
-from core.commands import SendText, ShareContact, ShareLocation, UserCommand
+from core.commands import SendPhoto, SendText, ShareContact, ShareLocation, UserCommand
 from core.conversation import UserView
+from core.dialog_inputs import (
+    ButtonInput,
+    ContactInput,
+    DialogInput,
+    LocationInput,
+    OtherInput,
+    PhotoInput,
+    TextInput,
+)
 from core.i18n import t
 from core.messages import InlineButton, Reply
 from core.registration import BusinessDraft, RegistrationState
@@ -86,7 +95,7 @@ def _start(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
 
 
 def registration_step(
-    ctx: Context, uow: SqlAlchemyUnitOfWork, state: RegistrationState, inp: registration.DialogInput
+    ctx: Context, uow: SqlAlchemyUnitOfWork, state: RegistrationState, inp: DialogInput
 ) -> tuple[Reply, ...]:
     result = registration.advance(state, inp, ctx.chat_id, ctx.lang)
     if result.submitted is not None:
@@ -160,16 +169,18 @@ def _admin_card(business: Business, draft: BusinessDraft, admin_id: int, ctx: Co
     )
 
 
-def to_dialog_input(command: UserCommand, choice: DialogChoice | None) -> registration.DialogInput:
+def to_dialog_input(command: UserCommand, choice: DialogChoice | None) -> DialogInput:
     if choice is not None:
-        return registration.ButtonInput(choice)
+        return ButtonInput(choice)
     if isinstance(command, SendText):
-        return registration.TextInput(command.text)
+        return TextInput(command.text)
     if isinstance(command, ShareLocation):
-        return registration.LocationInput(command.latitude, command.longitude)
+        return LocationInput(command.latitude, command.longitude)
     if isinstance(command, ShareContact):
-        return registration.ContactInput(command.phone_number, command.is_own)
-    return registration.OtherInput(command.kind)
+        return ContactInput(command.phone_number, command.is_own)
+    if isinstance(command, SendPhoto):
+        return PhotoInput(command.file_id, command.thumb_file_id)
+    return OtherInput(command.kind)
 
 
 # -- the admin's side -------------------------------------------------------------------------------------

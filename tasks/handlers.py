@@ -14,11 +14,13 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core import registration
+from core import offer_wizard, registration
 from core.callbacks import AdminAction, DialogChoice, decode
 from core.commands import (
     CancelDialog,
     ChooseRole,
+    ListMyOffers,
+    NewOffer,
     OpenAdmin,
     PressButton,
     SendText,
@@ -32,9 +34,13 @@ from core.messages import Reply
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import correlation
 from tasks import business_flows as flows
+from tasks import offer_flows
 from tasks.mailbox import StaleFence
 
 log = structlog.get_logger(__name__)
+
+# Which callback prefix belongs to which dialog: a button only answers the dialog that offered it.
+DIALOG_PREFIXES = {registration.DIALOG_KIND: "rg", offer_wizard.DIALOG_KIND: "of"}
 
 UPDATE_EVENT_SOURCE = "telegram_update"
 
@@ -132,10 +138,20 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
         return (ctx.say("invalid_callback"),)
     if action == flows.REGISTER_AGAIN and (dialog is None or dialog.kind != registration.DIALOG_KIND):
         return flows.register_again(ctx, uow)
-    if dialog is not None and dialog.kind == registration.DIALOG_KIND:
-        state = registration.RegistrationState(step=dialog.step, data=dialog.data)
+    if isinstance(command, NewOffer):
+        return offer_flows.start_offer(ctx, uow)
+    if isinstance(command, ListMyOffers):
+        return offer_flows.list_offers(ctx, uow)
+    if dialog is not None and dialog.kind in DIALOG_PREFIXES:
         choice = action if isinstance(action, DialogChoice) else None
-        return flows.registration_step(ctx, uow, state, flows.to_dialog_input(command, choice))
+        if choice is not None and choice.dialog != DIALOG_PREFIXES[dialog.kind]:
+            return (ctx.say("invalid_callback"),)  # a button from another dialog's old message
+        inp = flows.to_dialog_input(command, choice)
+        if dialog.kind == registration.DIALOG_KIND:
+            state = registration.RegistrationState(step=dialog.step, data=dialog.data)
+            return flows.registration_step(ctx, uow, state, inp)
+        wizard = offer_wizard.OfferWizardState(step=dialog.step, data=dialog.data)
+        return offer_flows.offer_step(ctx, uow, wizard, inp)
     if dialog is not None and dialog.kind in flows.REASON_DIALOGS.values():
         text = command.text if isinstance(command, SendText) else None
         return flows.admin_reason(ctx, uow, dialog.kind, dialog.data, text)

@@ -15,7 +15,9 @@ MESSAGES: dict[str, str] = {
         "<b>How MarketBot works</b>\n\n"
         "/start — choose what you want to do\n"
         "/help — this message\n"
-        "/cancel — leave what you are doing\n\n"
+        "/cancel — leave what you are doing\n"
+        "/newoffer — post an offer (verified businesses)\n"
+        "/myoffers — your offers with live counts\n\n"
         "<b>Finding food:</b> share your location, pick an offer, reserve and pay, then show your "
         "pickup code at the counter within the pickup window.\n"
         "<b>Selling food:</b> register your business; once verified you can post offers in a minute."
@@ -24,11 +26,6 @@ MESSAGES: dict[str, str] = {
         "🔎 <b>Let's find food near you.</b>\n\n"
         "Share your location with the button below so we can show offers nearby. "
         "We keep it only to sort offers by distance."
-    ),
-    "role.business": (
-        "🏪 <b>Sell your surplus food.</b>\n\n"
-        "Business registration opens here soon: you will enter your business name, venue and pickup "
-        "details, and our team verifies you before your first offer goes live."
     ),
     "location.saved": "📍 Thanks! Your location is saved. Offers near you will show up here.",
     "cancelled": "Okay, cancelled. Send /start whenever you want to begin again.",
@@ -94,7 +91,7 @@ MESSAGES: dict[str, str] = {
     "reg.hint.currency": "I don't know that currency. Tap one of the buttons, or type a code like SGD.",
     # --- business status, for the owner ---
     "biz.pending": "⏳ <b>{name}</b> is waiting for verification. We'll message you here when it's done.",
-    "biz.verified": "✅ <b>{name}</b> is verified. Creating offers opens here next.",
+    "biz.verified": "✅ <b>{name}</b> is verified. Send /newoffer to post an offer, /myoffers to see yours.",
     "biz.rejected": "❌ Your registration of <b>{name}</b> was not approved: {reason}",
     "biz.suspended": "⛔ <b>{name}</b> is suspended. Please contact our team.",
     "biz.register_again": "Register again",
@@ -102,6 +99,12 @@ MESSAGES: dict[str, str] = {
     "owner.rejected": "❌ <b>{name}</b> was not approved.\nReason: {reason}\n\nYou can register again with /start.",
     "owner.suspended": "⛔ <b>{name}</b> has been suspended.\nReason: {reason}",
     "owner.reinstated": "✅ <b>{name}</b> is active again.",
+    # --- offers, owner's side ---
+    "owner.offers.register_first": 'Register your business first: send /start and tap "Sell surplus food".',
+    "owner.offers.published": "🚀 <b>{title}</b> is live! Customers nearby can see it now. /myoffers shows live counts.",
+    "owner.offers.none": "You have no offers yet. Send /newoffer to post one.",
+    "owner.offers.header": "<b>Offers of {name}</b>",
+    "owner.offers.line": "<b>{title}</b> · {status}\n🕒 {window}\n🟢 {available} available · ⏳ {held} held · ✅ {sold} sold",
     # --- admin ---
     "admin.new_registration": ("🆕 <b>New business to verify</b> (#{id})\n\n{summary}\n👤 owner: {owner}"),
     "admin.button.approve": "✅ Approve",

@@ -198,6 +198,29 @@ class FakeTelegram(FakeTelegramServer):
             update = self._state.enqueue({"message": self._user_message(user, {"location": location})})
             return copy.deepcopy(update)
 
+    def send_user_photo(
+        self, user_id: int, *, caption: str | None = None, first_name: str = "Test", language_code: str = "en"
+    ) -> dict[str, Any]:
+        """A user sends a photo; like Telegram, the Update lists it in several sizes, smallest first."""
+        token = f"{random.getrandbits(48):012x}"
+        sizes = [
+            {
+                "file_id": f"AgAC{token}-{w}",
+                "file_unique_id": f"AQAD{token}{w}",
+                "width": w,
+                "height": w * 3 // 4,
+                "file_size": w * 60,
+            }
+            for w in (90, 320, 800, 1280)
+        ]
+        content: dict[str, Any] = {"photo": sizes}
+        if caption:
+            content["caption"] = caption
+        with self._state.lock:
+            user = self._user(user_id, first_name, None, language_code)
+            update = self._state.enqueue({"message": self._user_message(user, content)})
+            return copy.deepcopy(update)
+
     def send_contact(
         self,
         user_id: int,

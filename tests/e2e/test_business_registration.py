@@ -8,48 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tests.e2e.chat import Chat, buttons
 from tests.e2e.conftest import ADMIN_ID, Stack
-
-
-class Chat:
-    """One person's conversation with the bot through the Telegram stand-in."""
-
-    def __init__(self, stack: Stack, user_id: int, first_name: str = "Test") -> None:
-        self.stack = stack
-        self.user_id = user_id
-        self.first_name = first_name
-        self.seen = len(self._messages())
-
-    def _messages(self) -> list[dict[str, Any]]:
-        return [
-            c.params
-            for c in self.stack.telegram.calls("sendMessage")
-            if c.status == 200 and c.params.get("chat_id") == self.user_id
-        ]
-
-    def expect(self, fragment: str, timeout: float = 20.0) -> dict[str, Any]:
-        """Wait for a new bot message containing `fragment`; earlier new messages are skipped over."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            fresh = self._messages()[self.seen :]
-            for index, params in enumerate(fresh):
-                if fragment in params["text"]:
-                    self.seen += index + 1
-                    return params
-            time.sleep(0.05)
-        raise AssertionError(
-            f"no message with {fragment!r}; got {[m['text'][:60] for m in self._messages()[self.seen :]]}"
-        )
-
-    def say(self, text: str) -> None:
-        self.stack.telegram.send_user_message(self.user_id, text, first_name=self.first_name)
-
-    def press(self, data: str) -> None:
-        self.stack.telegram.send_callback(self.user_id, data, first_name=self.first_name)
-
-
-def _buttons(params: dict[str, Any]) -> list[str]:
-    return [b.get("callback_data", "") for row in params["reply_markup"]["inline_keyboard"] for b in row]
 
 
 def _business(database_url: str, business_id: int) -> Any:
@@ -98,7 +58,7 @@ def test_owner_registers_each_step_checks_its_input_and_an_admin_approves(
     owner.expect("Please answer with a text message.")
     owner.say("Bob's Bakery")
     category = owner.expect("What kind of business")
-    assert "rg:c:bakery" in _buttons(category)
+    assert "rg:c:bakery" in buttons(category)
 
     owner.say("spaceship")
     owner.expect("Please tap one of the buttons.")
@@ -121,7 +81,7 @@ def test_owner_registers_each_step_checks_its_input_and_an_admin_approves(
 
     owner.press(first_zone["callback_data"])
     currency = owner.expect("Which currency")
-    assert _buttons(currency)[0] == "rg:u:SGD"  # suggested from the timezone
+    assert buttons(currency)[0] == "rg:u:SGD"  # suggested from the timezone
     owner.say("doubloons")
     owner.expect("I don't know that currency")
     owner.say("sgd")
@@ -134,7 +94,7 @@ def test_owner_registers_each_step_checks_its_input_and_an_admin_approves(
     owner.expect("waiting for our team to verify it")
 
     card = admin.expect("New business to verify")
-    approve = next(d for d in _buttons(card) if d.startswith("ad:ap:"))
+    approve = next(d for d in buttons(card) if d.startswith("ad:ap:"))
     business_id = int(approve.rsplit(":", 1)[1])
 
     # The owner forges the admin's button: nothing changes.
@@ -166,7 +126,7 @@ def test_owner_registers_each_step_checks_its_input_and_an_admin_approves(
 
     # Asking again shows where the business stands instead of a new registration.
     owner.press("r:b")
-    owner.expect("is verified. Creating offers opens here next.")
+    owner.expect("is verified. Send /newoffer")
 
 
 def test_admin_rejects_with_a_reason_the_owner_sees_and_can_register_again(
@@ -189,7 +149,7 @@ def test_admin_rejects_with_a_reason_the_owner_sees_and_can_register_again(
     owner.expect("waiting for our team")
 
     card = admin.expect("Corner Shop")
-    reject = next(d for d in _buttons(card) if d.startswith("ad:rj:"))
+    reject = next(d for d in buttons(card) if d.startswith("ad:rj:"))
     admin.press(reject)
     admin.expect("Why is #")
     admin.say("no")
@@ -201,7 +161,7 @@ def test_admin_rejects_with_a_reason_the_owner_sees_and_can_register_again(
 
     owner.press("r:b")
     again = owner.expect("was not approved")
-    owner.press(_buttons(again)[0])
+    owner.press(buttons(again)[0])
     owner.expect("What is your business called?")
 
 

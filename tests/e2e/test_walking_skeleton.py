@@ -187,7 +187,7 @@ def test_a_person_can_talk_to_the_local_bot_from_a_terminal(stack: Stack, capsys
     printed = capsys.readouterr().out
     assert "Welcome to MarketBot" in printed
     assert "[🔎 Find food]  → marketbot say --press r:c" in printed
-    assert "Sell your surplus food" in printed
+    assert "What is your business called?" in printed
 
 
 def test_logs_follow_an_update_by_correlation_id_and_hold_no_personal_data(stack: Stack) -> None:

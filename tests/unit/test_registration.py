@@ -5,17 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.callbacks import DialogChoice, decode
-from core.registration import (
-    ButtonInput,
-    ContactInput,
-    DialogInput,
-    LocationInput,
-    OtherInput,
-    RegistrationState,
-    TextInput,
-    advance,
-    start,
-)
+from core.dialog_inputs import ButtonInput, ContactInput, DialogInput, LocationInput, OtherInput, TextInput
+from core.registration import RegistrationState, advance, start
 from core.timezones import TIMEZONE_CHOICES, suggest_currency, suggest_timezone, valid_timezone
 
 CHAT = 42

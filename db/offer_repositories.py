@@ -1,0 +1,133 @@
+"""Offers and their items: creating a published offer, and the owner's list with live counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from db.models import Offer, OfferItem, Reservation, ReservationItem
+
+
+@dataclass(frozen=True)
+class NewItem:
+    name: str
+    quantity: int
+    normal_price_minor: int
+    offer_price_minor: int
+
+
+@dataclass(frozen=True)
+class OfferCounts:
+    """Live numbers for an owner's list. `held` counts only unexpired holds (expiry is a query condition)."""
+
+    offer_id: int
+    title: str
+    status: str
+    pickup_start: datetime
+    pickup_end: datetime
+    available: int
+    held: int
+    total: int
+
+    @property
+    def sold(self) -> int:
+        return self.total - self.available - self.held
+
+
+class OfferRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(
+        self,
+        *,
+        business_id: int,
+        venue_id: int,
+        title: str,
+        description: str,
+        photo_file_id: str,
+        thumb_file_id: str,
+        pickup_start: datetime,
+        pickup_end: datetime,
+        currency: str,
+        dietary_tags: list[str],
+        items: list[NewItem],
+        status: str,
+        now: datetime,
+    ) -> Offer:
+        offer = Offer(
+            business_id=business_id,
+            venue_id=venue_id,
+            title=title,
+            description=description or None,
+            photo_file_id=photo_file_id,
+            thumb_file_id=thumb_file_id,
+            pickup_start=pickup_start,
+            pickup_end=pickup_end,
+            currency=currency,
+            dietary_tags=dietary_tags,
+            status=status,
+            published_at=now if status == "published" else None,
+            created_at=now,
+            updated_at=now,
+        )
+        for position, item in enumerate(items):
+            offer.items.append(
+                OfferItem(
+                    position=position,
+                    name=item.name,
+                    quantity_total=item.quantity,
+                    remaining=item.quantity,
+                    normal_price_minor=item.normal_price_minor,
+                    offer_price_minor=item.offer_price_minor,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        self.session.add(offer)
+        self.session.flush()
+        return offer
+
+    def counts_for_business(self, business_id: int, *, now: datetime, limit: int = 20) -> list[OfferCounts]:
+        """The business's offers, newest first, with available / held / total units.
+
+        `remaining` drops when a unit is held; a hold that has expired but was not swept yet counts as
+        available again (expiry is a query condition, the sweep only tidies up).
+        """
+        live = Reservation.expires_at > now
+        holds = (
+            select(
+                ReservationItem.offer_item_id,
+                func.sum(case((live, ReservationItem.quantity), else_=0)).label("live"),
+                func.sum(case((live, 0), else_=ReservationItem.quantity)).label("lapsed"),
+            )
+            .join(Reservation, Reservation.id == ReservationItem.reservation_id)
+            .where(Reservation.status == "held")
+            .group_by(ReservationItem.offer_item_id)
+            .subquery()
+        )
+        stmt = (
+            select(
+                Offer.id,
+                Offer.title,
+                Offer.status,
+                Offer.pickup_start,
+                Offer.pickup_end,
+                func.coalesce(func.sum(OfferItem.remaining + func.coalesce(holds.c.lapsed, 0)), 0),
+                func.coalesce(func.sum(holds.c.live), 0),
+                func.coalesce(func.sum(OfferItem.quantity_total), 0),
+            )
+            .join(OfferItem, OfferItem.offer_id == Offer.id)
+            .outerjoin(holds, holds.c.offer_item_id == OfferItem.id)
+            .where(Offer.business_id == business_id)
+            .group_by(Offer.id)
+            .order_by(Offer.created_at.desc(), Offer.id.desc())
+            .limit(limit)
+        )
+        return [
+            OfferCounts(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), int(r[7]))
+            for r in self.session.execute(stmt)
+        ]
