@@ -9,6 +9,7 @@ we did not produce; the worker then re-checks permissions and state for whatever
     rg:<step>:<value>        a registration dialog answer (step letter guards against stale buttons)
     of:<step>:<value>        an offer-creation dialog answer
     ad:<ap|rj|su|re>:<id>    admin: approve / reject / suspend / reinstate business <id>
+    om:<verb>:<id>           owner: pause / resume / sold out / restock / cancel (asks first) offer <id>
 """
 
 from __future__ import annotations
@@ -57,7 +58,28 @@ class AdminAction:
         return f"ad:{code}:{self.business_id}"
 
 
-CallbackAction = RoleChoice | DialogChoice | AdminAction
+OfferVerb = Literal["pause", "resume", "mark_sold_out", "restock", "cancel", "cancel_confirmed"]
+_OFFER_CODES: dict[str, OfferVerb] = {
+    "pa": "pause",
+    "re": "resume",
+    "so": "mark_sold_out",
+    "rs": "restock",
+    "ca": "cancel",
+    "cy": "cancel_confirmed",
+}
+
+
+@dataclass(frozen=True)
+class OfferManage:
+    verb: OfferVerb
+    offer_id: int
+
+    def encode(self) -> str:
+        code = next(k for k, v in _OFFER_CODES.items() if v == self.verb)
+        return f"om:{code}:{self.offer_id}"
+
+
+CallbackAction = RoleChoice | DialogChoice | AdminAction | OfferManage
 
 
 def decode(data: str | None) -> CallbackAction | None:
@@ -74,4 +96,6 @@ def decode(data: str | None) -> CallbackAction | None:
             return DialogChoice(dialog, step, value)
         case ["ad", code, ident] if code in _ADMIN_CODES and ident.isdigit() and 0 < len(ident) <= 18:
             return AdminAction(_ADMIN_CODES[code], int(ident))
+        case ["om", code, ident] if code in _OFFER_CODES and ident.isdigit() and 0 < len(ident) <= 18:
+            return OfferManage(_OFFER_CODES[code], int(ident))
     return None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Offer, OfferItem, Reservation, ReservationItem
+from db.models import Offer, OfferItem, Order, Reservation, ReservationItem, User
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,40 @@ class OfferCounts:
         return self.total - self.available - self.held
 
 
+@dataclass(frozen=True)
+class PaidOrder:
+    order_id: uuid.UUID
+    buyer_chat_id: int
+    buyer_language: str | None
+
+
 class OfferRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def get_for_update(self, offer_id: int) -> Offer | None:
+        """Lock the offer: a double tap or two owners' phones act on it one after the other."""
+        stmt = select(Offer).where(Offer.id == offer_id).with_for_update()
+        return self.session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+
+    def set_status(self, offer: Offer, status: str, *, now: datetime) -> None:
+        offer.status = status
+        offer.updated_at = now
+        if status == "published" and offer.published_at is None:
+            offer.published_at = now
+        if status == "cancelled":
+            offer.cancelled_at = now
+        self.session.flush()
+
+    def paid_orders(self, offer_id: int) -> list[PaidOrder]:
+        """Orders paid and not yet picked up: the ones a cancellation must refund."""
+        stmt = (
+            select(Order.id, func.coalesce(User.chat_id, User.telegram_user_id), User.language_code)
+            .join(User, User.id == Order.user_id)
+            .where(Order.offer_id == offer_id, Order.status == "paid")
+            .order_by(Order.created_at)
+        )
+        return [PaidOrder(r[0], int(r[1]), r[2]) for r in self.session.execute(stmt)]
 
     def create(
         self,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import offer_wizard, registration
-from core.callbacks import AdminAction, DialogChoice, decode
+from core.callbacks import AdminAction, DialogChoice, OfferManage, decode
 from core.commands import (
     CancelDialog,
     ChooseRole,
@@ -134,6 +134,8 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     action = decode(command.data) if isinstance(command, PressButton) else None
     if isinstance(action, AdminAction):
         return flows.admin_action(ctx, uow, action)
+    if isinstance(action, OfferManage):
+        return offer_flows.manage_offer(ctx, uow, action)
     if isinstance(command, PressButton) and not isinstance(action, DialogChoice):
         return (ctx.say("invalid_callback"),)
     if action == flows.REGISTER_AGAIN and (dialog is None or dialog.kind != registration.DIALOG_KIND):

@@ -9,16 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from core.offer_wizard import OfferDraft, OfferWizardState, WizardContext
-
 from core import offer_wizard
+from core.callbacks import OfferManage, OfferVerb
 from core.dialog_inputs import DialogInput
-from core.i18n import t
-from core.messages import Reply
+from core.i18n import resolve_language, t
+from core.messages import InlineButton, Reply
+from core.offer_wizard import OfferDraft, OfferWizardState, WizardContext
+from core.offers import OfferAction, OfferStatus, PickupWindowOver, TransitionRefused, transition
+from core.ports import RefundPort
 from db.models import Business
 from db.offer_repositories import NewItem
 from db.uow import SqlAlchemyUnitOfWork
 from tasks.business_flows import Context
+from tasks.payments_port import RecordedRefunds
 
 
 def _publishable(ctx: Context, uow: SqlAlchemyUnitOfWork) -> Business | None:
@@ -109,6 +112,21 @@ def _publish(
     )
 
 
+# Buttons an owner sees under an offer, by status (the state machine has the final word when pressed).
+MANAGE_BUTTONS: dict[str, tuple[OfferVerb, ...]] = {
+    "published": ("pause", "mark_sold_out", "cancel"),
+    "paused": ("resume", "cancel"),
+    "sold_out": ("restock", "cancel"),
+}
+VERB_TO_ACTION: dict[str, OfferAction] = {
+    "pause": OfferAction.PAUSE,
+    "resume": OfferAction.RESUME,
+    "mark_sold_out": OfferAction.MARK_SOLD_OUT,
+    "restock": OfferAction.RESTOCK,
+    "cancel_confirmed": OfferAction.CANCEL,
+}
+
+
 def list_offers(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     business = uow.businesses.latest_of_owner(ctx.row_id)
     if business is None:
@@ -117,19 +135,105 @@ def list_offers(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     rows = uow.offers.counts_for_business(business.id, now=ctx.now)
     if not rows:
         return (ctx.say("owner.offers.none"),)
-    lines = [t("owner.offers.header", ctx.lang, name=business.name)]
+    replies = [ctx.say("owner.offers.header", name=business.name)]
     for row in rows:
         start, end = row.pickup_start.astimezone(zone), row.pickup_end.astimezone(zone)
-        lines.append(
-            t(
-                "owner.offers.line",
-                ctx.lang,
-                title=row.title,
-                status=row.status,
-                available=row.available,
-                held=row.held,
-                sold=row.sold,
-                window=f"{start:%a %d %b %H:%M}–{end:%H:%M}",
-            )
+        text = t(
+            "owner.offers.line",
+            ctx.lang,
+            title=row.title,
+            status=t(f"owner.offers.status.{row.status}", ctx.lang),
+            available=row.available,
+            held=row.held,
+            sold=row.sold,
+            window=f"{start:%a %d %b %H:%M}–{end:%H:%M}",
         )
-    return (Reply(ctx.chat_id, "\n\n".join(lines)),)
+        buttons = tuple(
+            InlineButton(
+                t(f"owner.offers.button.{verb}", ctx.lang),
+                callback_data=OfferManage(verb, row.offer_id).encode(),
+            )
+            for verb in MANAGE_BUTTONS.get(row.status, ())
+        )
+        replies.append(Reply(ctx.chat_id, text, inline_keyboard=(buttons,) if buttons else ()))
+    return tuple(replies)
+
+
+def manage_offer(ctx: Context, uow: SqlAlchemyUnitOfWork, action: OfferManage) -> tuple[Reply, ...]:
+    """An owner's button under an offer. Re-checks ownership and state; callback data proves nothing."""
+    offer = uow.offers.get_for_update(action.offer_id)
+    business = uow.businesses.latest_of_owner(ctx.row_id)
+    if offer is None or business is None or offer.business_id != business.id:
+        # Same answer for "no such offer" and "someone else's offer": ids reveal nothing.
+        return (ctx.say("owner.offers.not_yours"),)
+    if action.verb == "cancel":
+        if offer.status in ("cancelled", "expired"):
+            return (
+                ctx.say(
+                    "owner.offers.refused",
+                    title=offer.title,
+                    status=t(f"owner.offers.status.{offer.status}", ctx.lang),
+                ),
+            )
+        paid = len(uow.offers.paid_orders(offer.id))
+        confirm = InlineButton(
+            t("owner.offers.button.cancel_confirmed", ctx.lang),
+            callback_data=OfferManage("cancel_confirmed", offer.id).encode(),
+        )
+        return (
+            Reply(
+                ctx.chat_id,
+                t("owner.offers.confirm_cancel", ctx.lang, title=offer.title, paid=paid),
+                inline_keyboard=((confirm,),),
+            ),
+        )
+    if business.status != "verified" and action.verb in ("resume", "restock"):
+        return (
+            ctx.say(f"biz.{business.status}", name=business.name, reason=business.rejection_reason or "—"),
+        )
+    try:
+        new_status = transition(
+            OfferStatus(offer.status), VERB_TO_ACTION[action.verb], now=ctx.now, pickup_end=offer.pickup_end
+        )
+    except PickupWindowOver:
+        return (ctx.say("owner.offers.window_over", title=offer.title),)
+    except TransitionRefused:
+        # A stale button (e.g. Pause on an offer already paused or cancelled): say where it stands.
+        return (
+            ctx.say(
+                "owner.offers.refused",
+                title=offer.title,
+                status=t(f"owner.offers.status.{offer.status}", ctx.lang),
+            ),
+        )
+    uow.offers.set_status(offer, str(new_status), now=ctx.now)
+    uow.audit.add(
+        actor_telegram_user_id=ctx.user.telegram_user_id,
+        action=f"offer.{VERB_TO_ACTION[action.verb]}",
+        subject_type="offer",
+        subject_id=str(offer.id),
+        now=ctx.now,
+    )
+    replies = [ctx.say(f"owner.offers.done.{action.verb}", title=offer.title)]
+    if action.verb == "cancel_confirmed":
+        replies += _refund_buyers(ctx, uow, offer.id, offer.title)
+    return tuple(replies)
+
+
+def _refund_buyers(ctx: Context, uow: SqlAlchemyUnitOfWork, offer_id: int, title: str) -> list[Reply]:
+    refunds: RefundPort = RecordedRefunds(uow, actor_telegram_user_id=ctx.user.telegram_user_id, now=ctx.now)
+    return refund_paid_orders(ctx, uow, offer_id, title, refunds)
+
+
+def refund_paid_orders(
+    ctx: Context, uow: SqlAlchemyUnitOfWork, offer_id: int, title: str, refunds: RefundPort
+) -> list[Reply]:
+    """Ask for every paid order's refund and tell each buyer. Keys derive from the order: retry-safe."""
+    replies = []
+    for order in uow.offers.paid_orders(offer_id):
+        refunds.refund_order(
+            order.order_id, reason="offer_cancelled", idempotency_key=f"refund-cancel-{order.order_id}"
+        )
+        lang = resolve_language(order.buyer_language)
+        replies.append(Reply(order.buyer_chat_id, t("buyer.offer_cancelled", lang, title=title)))
+    return replies

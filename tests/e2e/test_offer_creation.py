@@ -70,8 +70,17 @@ def test_owner_creates_previews_and_publishes_an_offer_with_two_items(
     owner.expect("is live!")
 
     owner.say("/myoffers")
-    listing = owner.expect("Offers of Flo")
-    assert "Evening bread bag" in listing["text"] and "10 available" in listing["text"]
+    owner.expect("Offers of Flo")
+    entry = owner.expect("Evening bread bag")
+    assert "10 available" in entry["text"] and "live" in entry["text"]
+    pause = button(entry, "Pause")
+
+    stranger.press(pause)  # someone else's offer id in forged callback data
+    stranger.expect("isn't one of yours")
+    owner.press(pause)
+    owner.expect("is paused")
+    owner.press(pause)  # the old button again: nothing changes
+    owner.expect("no longer applies")
 
     engine = sa.create_engine(database_url)
     try:
@@ -92,7 +101,7 @@ def test_owner_creates_previews_and_publishes_an_offer_with_two_items(
             ).all()
     finally:
         engine.dispose()
-    assert (offer.status, offer.currency, offer.dietary_tags) == ("published", "SGD", ["vegetarian"])
+    assert (offer.status, offer.currency, offer.dietary_tags) == ("paused", "SGD", ["vegetarian"])
     assert offer.span.total_seconds() == 2.5 * 3600
     assert [tuple(i) for i in items] == [("Sourdough loaf", 4, 4, 750, 300), ("Croissant", 6, 6, 320, 150)]
 

@@ -1,0 +1,192 @@
+"""Managing an offer: only its owner, only in states that allow it, and cancelling refunds every buyer."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from core.callbacks import OfferManage
+from core.conversation import UserView
+from core.messages import Reply
+from db.models import Offer, Order, Reservation
+from db.offer_repositories import NewItem
+from db.session import make_engine, make_session_factory
+from db.uow import SqlAlchemyUnitOfWork
+from tasks import offer_flows
+from tasks.business_flows import Context
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def uow(database_url: str) -> Iterator[SqlAlchemyUnitOfWork]:
+    engine = make_engine(database_url)
+    with SqlAlchemyUnitOfWork(make_session_factory(engine)) as unit:
+        yield unit  # never committed: nothing is left behind
+    engine.dispose()
+
+
+def _user(uow: SqlAlchemyUnitOfWork, name: str = "U") -> Any:
+    tid = random.randint(10**9, 9 * 10**9)
+    return uow.users.upsert_from_telegram(
+        telegram_user_id=tid, chat_id=tid, first_name=name, username=None, language_code="en", now=NOW
+    )
+
+
+def _context(user: Any, now: datetime = NOW) -> Context:
+    view = UserView(user.telegram_user_id, user.telegram_user_id, "en", user.first_name)
+    return Context(command=None, user=view, row_id=user.id, admins=frozenset(), now=now)  # type: ignore[arg-type]
+
+
+def _offer(uow: SqlAlchemyUnitOfWork, owner: Any) -> Offer:
+    business = uow.businesses.create_with_venue(
+        owner_user_id=owner.id,
+        name="Bakery",
+        category="bakery",
+        currency="SGD",
+        contact_phone="+65 1",
+        address="1 Road",
+        latitude=None,
+        longitude=None,
+        timezone="Asia/Singapore",
+        now=NOW,
+    )
+    uow.businesses.set_status(business, "verified", now=NOW)
+    return uow.offers.create(
+        business_id=business.id,
+        venue_id=business.venues[0].id,
+        title="Bread bag",
+        description="",
+        photo_file_id="p",
+        thumb_file_id="t",
+        pickup_start=NOW,
+        pickup_end=NOW + timedelta(hours=3),
+        currency="SGD",
+        dietary_tags=[],
+        status="published",
+        now=NOW,
+        items=[NewItem("Loaf", 5, 600, 250)],
+    )
+
+
+def _paid_order(uow: SqlAlchemyUnitOfWork, offer: Offer, buyer: Any) -> uuid.UUID:
+    reservation = Reservation(
+        id=uuid.uuid4(),
+        user_id=buyer.id,
+        offer_id=offer.id,
+        status="paid",
+        expires_at=NOW,
+        total_minor=250,
+        currency="SGD",
+        idempotency_key=uuid.uuid4().hex,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    uow.session.add(reservation)
+    uow.session.flush()
+    order = Order(
+        id=uuid.uuid4(),
+        reservation_id=reservation.id,
+        user_id=buyer.id,
+        offer_id=offer.id,
+        status="paid",
+        pickup_code=uuid.uuid4().hex[:6].upper(),
+        total_minor=250,
+        currency="SGD",
+        created_at=NOW,
+    )
+    uow.session.add(order)
+    uow.session.flush()
+    return order.id
+
+
+def _texts(replies: tuple[Reply, ...]) -> str:
+    return "\n".join(r.text for r in replies)
+
+
+def test_owner_pauses_and_resumes_and_a_stale_second_tap_changes_nothing(uow: SqlAlchemyUnitOfWork) -> None:
+    owner = _user(uow)
+    offer = _offer(uow, owner)
+    ctx = _context(owner)
+
+    assert "is paused" in _texts(offer_flows.manage_offer(ctx, uow, OfferManage("pause", offer.id)))
+    assert "no longer applies" in _texts(offer_flows.manage_offer(ctx, uow, OfferManage("pause", offer.id)))
+    assert offer.status == "paused"
+    assert "live again" in _texts(offer_flows.manage_offer(ctx, uow, OfferManage("resume", offer.id)))
+    assert offer.status == "published"
+
+
+def test_another_owners_offer_id_is_refused_and_unchanged(uow: SqlAlchemyUnitOfWork) -> None:
+    offer = _offer(uow, _user(uow))
+    intruder = _user(uow)
+    _offer(uow, intruder)  # the intruder has a business of their own
+
+    replies = offer_flows.manage_offer(_context(intruder), uow, OfferManage("cancel_confirmed", offer.id))
+
+    assert "isn't one of yours" in _texts(replies)
+    assert offer.status == "published"
+
+
+def test_an_ended_offer_cannot_go_back_on_sale(uow: SqlAlchemyUnitOfWork) -> None:
+    owner = _user(uow)
+    offer = _offer(uow, owner)
+    offer_flows.manage_offer(_context(owner), uow, OfferManage("pause", offer.id))
+
+    later = _context(owner, now=NOW + timedelta(hours=4))
+    assert "can't go back on sale" in _texts(
+        offer_flows.manage_offer(later, uow, OfferManage("resume", offer.id))
+    )
+    assert offer.status == "paused"
+
+
+class RecordingRefunds:
+    def __init__(self) -> None:
+        self.calls: list[tuple[uuid.UUID, str, str]] = []
+
+    def refund_order(self, order_id: uuid.UUID, *, reason: str, idempotency_key: str) -> None:
+        self.calls.append((order_id, reason, idempotency_key))
+
+
+def test_cancelling_asks_first_then_refunds_every_paid_order_and_tells_each_buyer(
+    uow: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = _user(uow)
+    offer = _offer(uow, owner)
+    buyers = [_user(uow, "Ann"), _user(uow, "Ben")]
+    orders = [_paid_order(uow, offer, b) for b in buyers]
+    refunds = RecordingRefunds()
+    monkeypatch.setattr(offer_flows, "RecordedRefunds", lambda *_a, **_k: refunds)
+    ctx = _context(owner)
+
+    ask = offer_flows.manage_offer(ctx, uow, OfferManage("cancel", offer.id))
+    assert "2 paid order(s) will be refunded" in _texts(ask) and offer.status == "published"
+
+    done = offer_flows.manage_offer(ctx, uow, OfferManage("cancel_confirmed", offer.id))
+
+    assert offer.status == "cancelled" and offer.cancelled_at == NOW
+    assert refunds.calls == [(o, "offer_cancelled", f"refund-cancel-{o}") for o in orders]
+    told = {r.chat_id for r in done if "was cancelled by the shop" in r.text}
+    assert told == {b.telegram_user_id for b in buyers}
+    again = offer_flows.manage_offer(ctx, uow, OfferManage("cancel_confirmed", offer.id))
+    assert "no longer applies" in _texts(again) and len(refunds.calls) == 2  # a double tap refunds once
+
+
+def test_recorded_refund_requests_are_idempotent(uow: SqlAlchemyUnitOfWork) -> None:
+    from tasks.payments_port import RecordedRefunds
+
+    order_id = uuid.uuid4()
+    port = RecordedRefunds(uow, actor_telegram_user_id=1, now=NOW)
+    port.refund_order(order_id, reason="offer_cancelled", idempotency_key=f"k-{order_id}")
+    port.refund_order(order_id, reason="offer_cancelled", idempotency_key=f"k-{order_id}")
+    from sqlalchemy import text
+
+    count = uow.session.execute(
+        text("SELECT count(*) FROM audit_log WHERE subject_id = :o AND action = 'order.refund_requested'"),
+        {"o": str(order_id)},
+    ).scalar()
+    assert count == 1
