@@ -25,11 +25,14 @@ from core.commands import (
     NewOffer,
     OpenAdmin,
     PressButton,
+    RedeemPickup,
     SendPhoto,
     SendText,
     ShareContact,
     ShareLocation,
     ShowHelp,
+    ShowStats,
+    ShowTodaysOrders,
     StartBot,
     UnknownCommand,
     UnsupportedInput,
@@ -94,6 +97,23 @@ async def on_new_offer(message: Message, event_update: Update) -> NewOffer:
 async def on_my_offers(message: Message, event_update: Update) -> ListMyOffers:
     assert message.from_user is not None
     return ListMyOffers(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_redeem(message: Message, command: CommandObject, event_update: Update) -> RedeemPickup:
+    assert message.from_user is not None
+    return RedeemPickup(
+        **_base(event_update, message.from_user, message.chat.id), code=(command.args or "")[:64]
+    )
+
+
+async def on_today(message: Message, event_update: Update) -> ShowTodaysOrders:
+    assert message.from_user is not None
+    return ShowTodaysOrders(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_stats(message: Message, event_update: Update) -> ShowStats:
+    assert message.from_user is not None
+    return ShowStats(**_base(event_update, message.from_user, message.chat.id))
 
 
 THUMB_MIN_WIDTH = 320  # big enough for a list card, small enough to load fast
@@ -171,6 +191,9 @@ def build_routers() -> list[Router]:
     messages.message.register(on_admin, Command("admin"))
     messages.message.register(on_new_offer, Command("newoffer"))
     messages.message.register(on_my_offers, Command("myoffers"))
+    messages.message.register(on_redeem, Command("redeem"))
+    messages.message.register(on_today, Command("today"))
+    messages.message.register(on_stats, Command("stats"))
     messages.message.register(on_unknown_command, F.text.startswith("/"))
     messages.message.register(on_location, F.location)
     messages.message.register(on_contact, F.contact)

@@ -8,6 +8,7 @@ we did not produce; the worker then re-checks permissions and state for whatever
     r:<c|b>                  role choice (customer / business)
     rg:<step>:<value>        a registration dialog answer (step letter guards against stale buttons)
     of:<step>:<value>        an offer-creation dialog answer
+    oe:<step>:<value>        an offer-editing dialog answer (item, then field)
     ad:<ap|rj|su|re>:<id>    admin: approve / reject / suspend / reinstate business <id>
     om:<verb>:<id>           owner: pause / resume / sold out / restock / cancel (asks first) offer <id>
 """
@@ -40,7 +41,7 @@ class RoleChoice:
 class DialogChoice:
     """An answer button inside a guided dialog: `step` is the step it was offered at."""
 
-    dialog: Literal["rg", "of"]
+    dialog: Literal["rg", "of", "oe"]
     step: str
     value: str
 
@@ -58,7 +59,7 @@ class AdminAction:
         return f"ad:{code}:{self.business_id}"
 
 
-OfferVerb = Literal["pause", "resume", "mark_sold_out", "restock", "cancel", "cancel_confirmed"]
+OfferVerb = Literal["pause", "resume", "mark_sold_out", "restock", "cancel", "cancel_confirmed", "edit"]
 _OFFER_CODES: dict[str, OfferVerb] = {
     "pa": "pause",
     "re": "resume",
@@ -66,6 +67,7 @@ _OFFER_CODES: dict[str, OfferVerb] = {
     "rs": "restock",
     "ca": "cancel",
     "cy": "cancel_confirmed",
+    "ed": "edit",
 }
 
 
@@ -90,7 +92,7 @@ def decode(data: str | None) -> CallbackAction | None:
     match parts:
         case ["r", code] if code in _ROLE_CODES:
             return RoleChoice(_ROLE_CODES[code])
-        case ["rg" | "of" as dialog, step, value] if (
+        case ["rg" | "of" | "oe" as dialog, step, value] if (
             len(step) == 1 and step.isalpha() and _VALUE.match(value)
         ):
             return DialogChoice(dialog, step, value)

@@ -90,6 +90,21 @@ class ListMyOffers(_Command):
     kind: Literal["my_offers"] = "my_offers"
 
 
+class RedeemPickup(_Command):
+    """An owner redeems a customer's pickup code (typed after /redeem, or from the QR deep link)."""
+
+    kind: Literal["redeem"] = "redeem"
+    code: str = Field(max_length=64)
+
+
+class ShowTodaysOrders(_Command):
+    kind: Literal["todays_orders"] = "todays_orders"
+
+
+class ShowStats(_Command):
+    kind: Literal["stats"] = "stats"
+
+
 class PressButton(_Command):
     """An inline button other than the role choice; `data` is decoded (and distrusted) by the worker."""
 
@@ -136,6 +151,9 @@ UserCommand = Annotated[
     | SendPhoto
     | NewOffer
     | ListMyOffers
+    | RedeemPickup
+    | ShowTodaysOrders
+    | ShowStats
     | PressButton
     | OpenAdmin
     | UnknownCommand

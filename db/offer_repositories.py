@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Offer, OfferItem, Order, Reservation, ReservationItem, User
@@ -62,6 +62,37 @@ class OfferRepository:
         if status == "cancelled":
             offer.cancelled_at = now
         self.session.flush()
+
+    def items(self, offer_id: int) -> list[OfferItem]:
+        stmt = select(OfferItem).where(OfferItem.offer_id == offer_id).order_by(OfferItem.position)
+        return list(self.session.scalars(stmt.execution_options(populate_existing=True)))
+
+    def set_item_quantity(self, item_id: int, new_total: int, *, now: datetime) -> bool:
+        """Change an item's total; units already held or sold stay theirs, so `remaining` moves by the
+        difference and the change is refused (False) if it would go below zero. One conditional UPDATE:
+        correct even while buyers are reserving the same item."""
+        stmt = (
+            update(OfferItem)
+            .where(
+                OfferItem.id == item_id,
+                OfferItem.remaining + (new_total - OfferItem.quantity_total) >= 0,
+            )
+            .values(
+                remaining=OfferItem.remaining + (new_total - OfferItem.quantity_total),
+                quantity_total=new_total,
+                updated_at=now,
+            )
+            .returning(OfferItem.id)
+        )
+        return self.session.execute(stmt).first() is not None
+
+    def set_item_offer_price(self, item_id: int, offer_price_minor: int, *, now: datetime) -> None:
+        """Existing holds and orders keep the unit price they were made at (reservation_items)."""
+        self.session.execute(
+            update(OfferItem)
+            .where(OfferItem.id == item_id)
+            .values(offer_price_minor=offer_price_minor, updated_at=now)
+        )
 
     def paid_orders(self, offer_id: int) -> list[PaidOrder]:
         """Orders paid and not yet picked up: the ones a cancellation must refund."""

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.business_repositories import BusinessRepository, DialogRepository
 from db.offer_repositories import OfferRepository
+from db.order_repositories import OrderRepository
 from db.repositories import AuditLogRepository, OutboxRepository, ProcessedEventRepository, UserRepository
 
 
@@ -35,6 +36,7 @@ class SqlAlchemyUnitOfWork:
     dialogs: DialogRepository
     businesses: BusinessRepository
     offers: OfferRepository
+    orders: OrderRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -48,6 +50,7 @@ class SqlAlchemyUnitOfWork:
         self.dialogs = DialogRepository(self.session)
         self.businesses = BusinessRepository(self.session)
         self.offers = OfferRepository(self.session)
+        self.orders = OrderRepository(self.session)
         return self
 
     def __exit__(

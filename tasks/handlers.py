@@ -23,7 +23,10 @@ from core.commands import (
     NewOffer,
     OpenAdmin,
     PressButton,
+    RedeemPickup,
     SendText,
+    ShowStats,
+    ShowTodaysOrders,
     StartBot,
     UserCommand,
     parse_command,
@@ -31,16 +34,21 @@ from core.commands import (
 from core.conversation import Decision, UserView, apology, respond
 from core.i18n import resolve_language
 from core.messages import Reply
+from core.pickup import normalize_code
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import correlation
 from tasks import business_flows as flows
-from tasks import offer_flows
+from tasks import offer_flows, pickup_flows
 from tasks.mailbox import StaleFence
 
 log = structlog.get_logger(__name__)
 
 # Which callback prefix belongs to which dialog: a button only answers the dialog that offered it.
-DIALOG_PREFIXES = {registration.DIALOG_KIND: "rg", offer_wizard.DIALOG_KIND: "of"}
+DIALOG_PREFIXES = {
+    registration.DIALOG_KIND: "rg",
+    offer_wizard.DIALOG_KIND: "of",
+    offer_flows.EDIT_DIALOG: "oe",
+}
 
 UPDATE_EVENT_SOURCE = "telegram_update"
 
@@ -140,6 +148,15 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
         return (ctx.say("invalid_callback"),)
     if action == flows.REGISTER_AGAIN and (dialog is None or dialog.kind != registration.DIALOG_KIND):
         return flows.register_again(ctx, uow)
+    if isinstance(command, StartBot) and (command.start_parameter or "").startswith("p_"):
+        # The customer's QR code opens this deep link on the business's phone.
+        return pickup_flows.redeem(ctx, uow, command.start_parameter or "")
+    if isinstance(command, RedeemPickup):
+        return pickup_flows.redeem(ctx, uow, command.code)
+    if isinstance(command, ShowTodaysOrders):
+        return pickup_flows.todays_orders(ctx, uow)
+    if isinstance(command, ShowStats):
+        return pickup_flows.stats(ctx, uow)
     if isinstance(command, NewOffer):
         return offer_flows.start_offer(ctx, uow)
     if isinstance(command, ListMyOffers):
@@ -152,6 +169,8 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
         if dialog.kind == registration.DIALOG_KIND:
             state = registration.RegistrationState(step=dialog.step, data=dialog.data)
             return flows.registration_step(ctx, uow, state, inp)
+        if dialog.kind == offer_flows.EDIT_DIALOG:
+            return offer_flows.edit_step(ctx, uow, dialog.step, dialog.data, inp)
         wizard = offer_wizard.OfferWizardState(step=dialog.step, data=dialog.data)
         return offer_flows.offer_step(ctx, uow, wizard, inp)
     if dialog is not None and dialog.kind in flows.REASON_DIALOGS.values():
@@ -159,6 +178,8 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
         return flows.admin_reason(ctx, uow, dialog.kind, dialog.data, text)
     if isinstance(action, DialogChoice):  # a dialog button with no dialog running: stale keyboard
         return (ctx.say("invalid_callback"),)
+    if isinstance(command, SendText) and normalize_code(command.text) and _owns_verified_business(ctx, uow):
+        return pickup_flows.redeem(ctx, uow, command.text)  # an owner typing a customer's code
     if isinstance(command, ChooseRole) and command.role == "business":
         uow.users.set_role(ctx.user.telegram_user_id, "business", ctx.now)
         return flows.start_or_show_business(ctx, uow)
@@ -168,6 +189,11 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     if decision.set_location is not None:
         uow.users.set_location(ctx.user.telegram_user_id, *decision.set_location, ctx.now)
     return decision.replies
+
+
+def _owns_verified_business(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> bool:
+    business = uow.businesses.latest_of_owner(ctx.row_id)
+    return business is not None and business.status == "verified"
 
 
 def apply_mailbox_entry(

@@ -7,17 +7,19 @@ while the owner was typing); the wizard's state lives in the dialogs table like 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from core import offer_wizard
-from core.callbacks import OfferManage, OfferVerb
-from core.dialog_inputs import DialogInput
+from core.callbacks import DialogChoice, OfferManage, OfferVerb
+from core.dialog_inputs import ButtonInput, DialogInput, TextInput
 from core.i18n import resolve_language, t
 from core.messages import InlineButton, Reply
+from core.money import InvalidAmount, Money
 from core.offer_wizard import OfferDraft, OfferWizardState, WizardContext
 from core.offers import OfferAction, OfferStatus, PickupWindowOver, TransitionRefused, transition
 from core.ports import RefundPort
-from db.models import Business
+from db.models import Business, Offer, OfferItem
 from db.offer_repositories import NewItem
 from db.uow import SqlAlchemyUnitOfWork
 from tasks.business_flows import Context
@@ -114,8 +116,8 @@ def _publish(
 
 # Buttons an owner sees under an offer, by status (the state machine has the final word when pressed).
 MANAGE_BUTTONS: dict[str, tuple[OfferVerb, ...]] = {
-    "published": ("pause", "mark_sold_out", "cancel"),
-    "paused": ("resume", "cancel"),
+    "published": ("edit", "pause", "mark_sold_out", "cancel"),
+    "paused": ("edit", "resume", "cancel"),
     "sold_out": ("restock", "cancel"),
 }
 VERB_TO_ACTION: dict[str, OfferAction] = {
@@ -166,6 +168,8 @@ def manage_offer(ctx: Context, uow: SqlAlchemyUnitOfWork, action: OfferManage) -
     if offer is None or business is None or offer.business_id != business.id:
         # Same answer for "no such offer" and "someone else's offer": ids reveal nothing.
         return (ctx.say("owner.offers.not_yours"),)
+    if action.verb == "edit":
+        return start_edit(ctx, uow, offer.id)
     if action.verb == "cancel":
         if offer.status in ("cancelled", "expired"):
             return (
@@ -237,3 +241,143 @@ def refund_paid_orders(
         lang = resolve_language(order.buyer_language)
         replies.append(Reply(order.buyer_chat_id, t("buyer.offer_cancelled", lang, title=title)))
     return replies
+
+
+# -- editing an item's quantity or offer price ------------------------------------------------------------
+
+EDIT_DIALOG = "edit_offer"
+
+
+def start_edit(ctx: Context, uow: SqlAlchemyUnitOfWork, offer_id: int) -> tuple[Reply, ...]:
+    offer, refusal = _owned_offer_allowing_edit(ctx, uow, offer_id)
+    if offer is None:
+        return refusal
+    uow.dialogs.save(ctx.row_id, kind=EDIT_DIALOG, step="item", data={"offer_id": offer.id}, now=ctx.now)
+    rows = tuple(
+        (
+            InlineButton(
+                t(
+                    "owner.edit.item_button",
+                    ctx.lang,
+                    name=item.name,
+                    total=item.quantity_total,
+                    left=item.remaining,
+                    price=Money(item.offer_price_minor, offer.currency).display(),
+                ),
+                callback_data=DialogChoice("oe", "i", str(item.position)).encode(),
+            ),
+        )
+        for item in uow.offers.items(offer.id)
+    )
+    return (Reply(ctx.chat_id, t("owner.edit.pick_item", ctx.lang, title=offer.title), inline_keyboard=rows),)
+
+
+def _owned_offer_allowing_edit(
+    ctx: Context, uow: SqlAlchemyUnitOfWork, offer_id: int
+) -> tuple[Offer | None, tuple[Reply, ...]]:
+    offer = uow.offers.get_for_update(offer_id)
+    business = uow.businesses.latest_of_owner(ctx.row_id)
+    if offer is None or business is None or offer.business_id != business.id:
+        return None, (ctx.say("owner.offers.not_yours"),)
+    try:
+        transition(OfferStatus(offer.status), OfferAction.EDIT, now=ctx.now, pickup_end=offer.pickup_end)
+    except TransitionRefused:
+        status = t(f"owner.offers.status.{offer.status}", ctx.lang)
+        return None, (ctx.say("owner.offers.refused", title=offer.title, status=status),)
+    return offer, ()
+
+
+def edit_step(
+    ctx: Context, uow: SqlAlchemyUnitOfWork, step: str, data: dict[str, Any], inp: DialogInput
+) -> tuple[Reply, ...]:
+    offer, refusal = _owned_offer_allowing_edit(ctx, uow, int(data["offer_id"]))
+    if offer is None:
+        uow.dialogs.end(ctx.row_id)
+        return refusal
+    items = uow.offers.items(offer.id)
+    if step == "item":
+        position = _choice(inp, "i")
+        if position is None or not position.isdigit() or int(position) >= len(items):
+            return (ctx.say("reg.hint.pick_a_button"),)
+        uow.dialogs.save(
+            ctx.row_id, kind=EDIT_DIALOG, step="field", data={**data, "item": int(position)}, now=ctx.now
+        )
+        buttons = (
+            InlineButton(
+                t("owner.edit.quantity", ctx.lang), callback_data=DialogChoice("oe", "f", "q").encode()
+            ),
+            InlineButton(
+                t("owner.edit.price", ctx.lang), callback_data=DialogChoice("oe", "f", "p").encode()
+            ),
+        )
+        return (
+            Reply(
+                ctx.chat_id,
+                t("owner.edit.pick_field", ctx.lang, name=items[int(position)].name),
+                inline_keyboard=(buttons,),
+            ),
+        )
+    item = items[int(data["item"])]
+    if step == "field":
+        field = _choice(inp, "f")
+        if field not in ("q", "p"):
+            return (ctx.say("reg.hint.pick_a_button"),)
+        uow.dialogs.save(
+            ctx.row_id, kind=EDIT_DIALOG, step="value", data={**data, "field": field}, now=ctx.now
+        )
+        if field == "q":
+            committed = item.quantity_total - item.remaining
+            return (ctx.say("owner.edit.ask_quantity", name=item.name, minimum=max(committed, 1)),)
+        normal = Money(item.normal_price_minor, offer.currency).display()
+        return (ctx.say("owner.edit.ask_price", name=item.name, normal=normal),)
+    text = inp.text if isinstance(inp, TextInput) else ""
+    if data["field"] == "q":
+        return _edit_quantity(ctx, uow, offer, item, text)
+    return _edit_price(ctx, uow, offer, item, text)
+
+
+def _choice(inp: DialogInput, step: str) -> str | None:
+    if isinstance(inp, ButtonInput) and inp.choice.step == step:
+        return inp.choice.value
+    return None
+
+
+def _edit_quantity(
+    ctx: Context, uow: SqlAlchemyUnitOfWork, offer: Offer, item: OfferItem, text: str
+) -> tuple[Reply, ...]:
+    committed = item.quantity_total - item.remaining
+    value = text.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        return (ctx.say("owner.edit.ask_quantity", name=item.name, minimum=max(committed, 1)),)
+    if not uow.offers.set_item_quantity(item.id, int(value), now=ctx.now):
+        return (ctx.say("owner.edit.below_committed", name=item.name, minimum=committed),)
+    return _edited(ctx, uow, offer, item.name, "quantity", value)
+
+
+def _edit_price(
+    ctx: Context, uow: SqlAlchemyUnitOfWork, offer: Offer, item: OfferItem, text: str
+) -> tuple[Reply, ...]:
+    normal = Money(item.normal_price_minor, offer.currency)
+    try:
+        price = Money.parse(text, offer.currency)
+    except InvalidAmount:
+        return (ctx.say("owner.edit.ask_price", name=item.name, normal=normal.display()),)
+    if price.amount_minor <= 0 or price.amount_minor >= normal.amount_minor:
+        return (ctx.say("owner.edit.ask_price", name=item.name, normal=normal.display()),)
+    uow.offers.set_item_offer_price(item.id, price.amount_minor, now=ctx.now)
+    return _edited(ctx, uow, offer, item.name, "offer_price", price.display())
+
+
+def _edited(
+    ctx: Context, uow: SqlAlchemyUnitOfWork, offer: Offer, name: str, field: str, value: str
+) -> tuple[Reply, ...]:
+    uow.dialogs.end(ctx.row_id)
+    uow.audit.add(
+        actor_telegram_user_id=ctx.user.telegram_user_id,
+        action="offer.edited",
+        subject_type="offer",
+        subject_id=str(offer.id),
+        details={"item": name, field: value},
+        now=ctx.now,
+    )
+    return (ctx.say("owner.edit.done", name=name, title=offer.title),)

@@ -7,12 +7,11 @@ up only among that business's offers, so a code from another business reads exac
 
 from __future__ import annotations
 
-import html
 from datetime import datetime, time, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from core.i18n import resolve_language
+from core.i18n import resolve_language, t
 from core.messages import Reply
 from core.money import Money
 from core.pickup import display_code, normalize_code, parse_deep_link_payload
@@ -21,59 +20,16 @@ from db.order_repositories import OrderRepository, PickupListRow
 from db.uow import SqlAlchemyUnitOfWork
 from tasks.business_flows import Context
 
-# English templates until they move into core/locales/en_offers.py (then `_text` becomes `t`).
-MESSAGES: dict[str, str] = {
-    "pickup.owners_only": "Only the owner of a verified business can redeem pickup codes.",
-    "pickup.bad_format": (
-        "That doesn't look like a pickup code. Codes have 6 letters and digits, like <code>ABC-234</code>: "
-        "type it as the customer shows it, or scan their QR code."
-    ),
-    "pickup.unknown_code": (
-        "❓ No order with code <code>{code}</code> at your business. Please check the code with the customer."
-    ),
-    "pickup.redeemed": "✅ <b>{code}</b> redeemed: hand <b>{buyer}</b> {items} from <b>{title}</b>.",
-    "pickup.buyer_confirmed": "✅ Pickup confirmed for <b>{title}</b> at {business}. Enjoy your food! 🌱",
-    "pickup.already_redeemed": "⚠️ <b>{code}</b> was already redeemed on {when}. Don't hand it over again.",
-    "pickup.cancelled": "⛔ Order <b>{code}</b> was cancelled. Don't hand it over.",
-    "pickup.refunded": "⛔ Order <b>{code}</b> was refunded. Don't hand it over.",
-    "pickup.item": "{quantity} × {name}",
-    "pickup.someone": "the customer",
-    "pickup.today.none": "No orders for pickup today.",
-    "pickup.today.header": "📋 <b>Today's pickups at {name}</b>",
-    "pickup.today.offer": "<b>{title}</b> · 🕒 {window}",
-    "pickup.today.line": "• {buyer} · {quantity} · <code>{code}</code> · {status}",
-    "pickup.status.paid": "to collect",
-    "pickup.status.redeemed": "collected ✅",
-    "pickup.status.cancelled": "cancelled",
-    "pickup.status.refunded": "refunded",
-    "pickup.register_first": 'Register your business first: send /start and tap "Sell surplus food".',
-    "stats.header": "📊 <b>{name}</b>",
-    "stats.period.today": "Today",
-    "stats.period.7d": "Last 7 days",
-    "stats.period.30d": "Last 30 days",
-    "stats.block": (
-        "<b>{period}</b>\n📦 Offers posted: {offers}\n🛍 Units sold: {units}\n💰 Revenue: {revenue}\n"
-        "🌱 Food saved: {saved} units"
-    ),
-}
-
 _WHEN = "%a %d %b %H:%M"
 _STATS_PERIODS = (("stats.period.today", 0), ("stats.period.7d", 6), ("stats.period.30d", 29))
 
 
-def _text(key: str, lang: str, **params: object) -> str:
-    """Same contract as core.i18n.t (HTML-escaped params); `lang` is unused until the keys move there."""
-    safe = {name: html.escape(str(value), quote=False) for name, value in params.items()}
-    return MESSAGES[key].format(**safe)
-
-
 def _m(ctx: Context, key: str, **params: object) -> Reply:
-    return Reply(ctx.chat_id, _text(key, ctx.lang, **params))
+    return Reply(ctx.chat_id, t(key, ctx.lang, **params))
 
 
 def _orders(uow: SqlAlchemyUnitOfWork) -> OrderRepository:
-    # Becomes `uow.orders` once the unit of work carries the repository.
-    return OrderRepository(uow.session)
+    return uow.orders
 
 
 def _owned_business(ctx: Context, uow: SqlAlchemyUnitOfWork) -> Business | None:
@@ -142,20 +98,19 @@ def _hand_over(
     buyer = uow.session.get(User, order.user_id)
     assert offer is not None and buyer is not None  # FKs
     items = ", ".join(
-        _text("pickup.item", ctx.lang, quantity=quantity, name=name)
-        for name, quantity in orders.items_of(order)
+        t("pickup.item", ctx.lang, quantity=quantity, name=name) for name, quantity in orders.items_of(order)
     )
     # `items` is already escaped; pass it through the outer template unescaped.
-    to_owner = _text(
+    to_owner = t(
         "pickup.redeemed",
         ctx.lang,
         code=display_code(order.pickup_code),
-        buyer=buyer.first_name or _text("pickup.someone", ctx.lang),
+        buyer=buyer.first_name or t("pickup.someone", ctx.lang),
         items="\x00",
         title=offer.title,
     ).replace("\x00", items)
     buyer_lang = resolve_language(buyer.language_code)
-    to_buyer = _text("pickup.buyer_confirmed", buyer_lang, title=offer.title, business=business.name)
+    to_buyer = t("pickup.buyer_confirmed", buyer_lang, title=offer.title, business=business.name)
     return (Reply(ctx.chat_id, to_owner), Reply(buyer.chat_id or buyer.telegram_user_id, to_buyer))
 
 
@@ -166,14 +121,14 @@ def todays_orders(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     """Orders to hand over today (the venue's local day), grouped per offer, buyers by first name only."""
     business = _owned_business(ctx, uow)
     if business is None:
-        return (_m(ctx, "pickup.register_first"),)
+        return (_m(ctx, "owner.offers.register_first"),)
     zone = _zone(business)
     start = local_day_start(ctx.now, zone)
     end = local_day_start(ctx.now, zone, days_back=-1)
     rows = _orders(uow).todays_orders(business.id, start, end)
     if not rows:
         return (_m(ctx, "pickup.today.none"),)
-    blocks = [_text("pickup.today.header", ctx.lang, name=business.name)]
+    blocks = [t("pickup.today.header", ctx.lang, name=business.name)]
     for _, group in groupby(rows, key=lambda row: row.offer_id):
         offer_rows = list(group)
         blocks.append(_offer_block(ctx, offer_rows, zone))
@@ -183,17 +138,15 @@ def todays_orders(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
 def _offer_block(ctx: Context, rows: list[PickupListRow], zone: ZoneInfo) -> str:
     first = rows[0]
     start, end = first.pickup_start.astimezone(zone), first.pickup_end.astimezone(zone)
-    lines = [
-        _text("pickup.today.offer", ctx.lang, title=first.offer_title, window=f"{start:%H:%M}–{end:%H:%M}")
-    ]
+    lines = [t("pickup.today.offer", ctx.lang, title=first.offer_title, window=f"{start:%H:%M}–{end:%H:%M}")]
     lines += [
-        _text(
+        t(
             "pickup.today.line",
             ctx.lang,
-            buyer=row.buyer_first_name or _text("pickup.someone", ctx.lang),
+            buyer=row.buyer_first_name or t("pickup.someone", ctx.lang),
             quantity=row.quantity,
             code=display_code(row.pickup_code),
-            status=_text(f"pickup.status.{row.status}", ctx.lang),
+            status=t(f"pickup.status.{row.status}", ctx.lang),
         )
         for row in rows
     ]
@@ -204,17 +157,17 @@ def stats(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     """Offers posted, units sold, revenue and food saved: today, the last 7 and the last 30 local days."""
     business = _owned_business(ctx, uow)
     if business is None:
-        return (_m(ctx, "pickup.register_first"),)
+        return (_m(ctx, "owner.offers.register_first"),)
     zone = _zone(business)
     orders = _orders(uow)
-    blocks = [_text("stats.header", ctx.lang, name=business.name)]
+    blocks = [t("stats.header", ctx.lang, name=business.name)]
     for period_key, days_back in _STATS_PERIODS:
         figures = orders.stats(business.id, local_day_start(ctx.now, zone, days_back))
         blocks.append(
-            _text(
+            t(
                 "stats.block",
                 ctx.lang,
-                period=_text(period_key, ctx.lang),
+                period=t(period_key, ctx.lang),
                 offers=figures.offers_posted,
                 units=figures.units_sold,
                 revenue=Money(figures.revenue_minor, figures.currency).display(),

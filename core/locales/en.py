@@ -17,7 +17,8 @@ MESSAGES: dict[str, str] = {
         "/help — this message\n"
         "/cancel — leave what you are doing\n"
         "/newoffer — post an offer (verified businesses)\n"
-        "/myoffers — your offers with live counts\n\n"
+        "/myoffers — your offers with live counts\n"
+        "/today — today's orders · /redeem CODE — confirm a pickup · /stats — your numbers\n\n"
         "<b>Finding food:</b> share your location, pick an offer, reserve and pay, then show your "
         "pickup code at the counter within the pickup window.\n"
         "<b>Selling food:</b> register your business; once verified you can post offers in a minute."
@@ -126,6 +127,16 @@ MESSAGES: dict[str, str] = {
     "owner.offers.refused": "<b>{title}</b> is {status}, so that button no longer applies. /myoffers shows the current state.",
     "owner.offers.window_over": "The pickup window of <b>{title}</b> has ended, so it can't go back on sale.",
     "owner.offers.not_yours": "That offer isn't one of yours (or no longer exists). /myoffers lists yours.",
+    "owner.offers.button.edit": "✏️ Edit",
+    "owner.edit.pick_item": "Which item of <b>{title}</b> do you want to change?",
+    "owner.edit.item_button": "{name}: {left} of {total} left · {price}",
+    "owner.edit.pick_field": "What should change for <b>{name}</b>?",
+    "owner.edit.quantity": "Quantity",
+    "owner.edit.price": "Offer price",
+    "owner.edit.ask_quantity": "Type the new total quantity of <b>{name}</b>: a whole number from {minimum} to 1000 (buyers already have the units below that).",
+    "owner.edit.ask_price": "Type the new offer price of <b>{name}</b>: more than 0 and below the normal price {normal}. Existing reservations keep their price.",
+    "owner.edit.below_committed": "Buyers already have {minimum} of <b>{name}</b>, so the quantity can't go below {minimum}.",
+    "owner.edit.done": "✅ <b>{name}</b> in <b>{title}</b> is updated.",
     "buyer.offer_cancelled": "😔 Sorry: <b>{title}</b> was cancelled by the shop. Your payment is being refunded in full.",
     # --- admin ---
     "admin.new_registration": ("🆕 <b>New business to verify</b> (#{id})\n\n{summary}\n👤 owner: {owner}"),

@@ -94,4 +94,36 @@ MESSAGES: dict[str, str] = {
     "offer.tag.gluten_free": "Gluten-free",
     "offer.tag.contains_nuts": "Contains nuts",
     "offer.tag.dairy_free": "Dairy-free",
+    # --- pickups and stats (owner) ---
+    "pickup.owners_only": "Only the owner of a verified business can redeem pickup codes.",
+    "pickup.bad_format": (
+        "That doesn't look like a pickup code. Codes have 6 letters and digits, like <code>ABC-234</code>: "
+        "type it as the customer shows it, or scan their QR code."
+    ),
+    "pickup.unknown_code": (
+        "❓ No order with code <code>{code}</code> at your business. Please check the code with the customer."
+    ),
+    "pickup.redeemed": "✅ <b>{code}</b> redeemed: hand <b>{buyer}</b> {items} from <b>{title}</b>.",
+    "pickup.buyer_confirmed": "✅ Pickup confirmed for <b>{title}</b> at {business}. Enjoy your food! 🌱",
+    "pickup.already_redeemed": "⚠️ <b>{code}</b> was already redeemed on {when}. Don't hand it over again.",
+    "pickup.cancelled": "⛔ Order <b>{code}</b> was cancelled. Don't hand it over.",
+    "pickup.refunded": "⛔ Order <b>{code}</b> was refunded. Don't hand it over.",
+    "pickup.item": "{quantity} × {name}",
+    "pickup.someone": "the customer",
+    "pickup.today.none": "No orders for pickup today.",
+    "pickup.today.header": "📋 <b>Today's pickups at {name}</b>",
+    "pickup.today.offer": "<b>{title}</b> · 🕒 {window}",
+    "pickup.today.line": "• {buyer} · {quantity} · <code>{code}</code> · {status}",
+    "pickup.status.paid": "to collect",
+    "pickup.status.redeemed": "collected ✅",
+    "pickup.status.cancelled": "cancelled",
+    "pickup.status.refunded": "refunded",
+    "stats.header": "📊 <b>{name}</b>",
+    "stats.period.today": "Today",
+    "stats.period.7d": "Last 7 days",
+    "stats.period.30d": "Last 30 days",
+    "stats.block": (
+        "<b>{period}</b>\n📦 Offers posted: {offers}\n🛍 Units sold: {units}\n💰 Revenue: {revenue}\n"
+        "🌱 Food saved: {saved} units"
+    ),
 }

@@ -114,3 +114,125 @@ def test_a_business_that_is_not_verified_cannot_start_an_offer(stack: Stack) -> 
     owner.expect("cancelled")
     owner.say("/newoffer")
     owner.expect("Register your business first")
+
+
+def _seed_paid_order(
+    database_url: str, offer_id: int, buyer_id: int, first_name: str, quantity: int
+) -> tuple[str, str]:
+    """A paid order as the payments flow will create it (that issue is not built yet)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from core.pickup import deep_link_payload, generate_pickup_code
+    from db.models import Order, Reservation, ReservationItem
+    from db.session import make_engine, make_session_factory
+    from db.uow import SqlAlchemyUnitOfWork
+
+    now = datetime.now(UTC)
+    engine = make_engine(database_url)
+    try:
+        with SqlAlchemyUnitOfWork(make_session_factory(engine)) as uow:
+            buyer = uow.users.upsert_from_telegram(
+                telegram_user_id=buyer_id,
+                chat_id=buyer_id,
+                first_name=first_name,
+                username="planted_username",
+                language_code="en",
+                now=now,
+            )
+            (item, *_) = uow.offers.items(offer_id)
+            reservation = Reservation(
+                id=uuid.uuid4(),
+                user_id=buyer.id,
+                offer_id=offer_id,
+                status="paid",
+                expires_at=now,
+                total_minor=item.offer_price_minor * quantity,
+                currency="SGD",
+                idempotency_key=uuid.uuid4().hex,
+                created_at=now,
+                updated_at=now,
+            )
+            reservation.items.append(
+                ReservationItem(
+                    offer_item_id=item.id, quantity=quantity, unit_price_minor=item.offer_price_minor
+                )
+            )
+            uow.session.add(reservation)
+            uow.session.flush()
+            code = generate_pickup_code(random.Random())
+            order = Order(
+                id=uuid.uuid4(),
+                reservation_id=reservation.id,
+                user_id=buyer.id,
+                offer_id=offer_id,
+                status="paid",
+                pickup_code=code,
+                total_minor=reservation.total_minor,
+                currency="SGD",
+                created_at=now,
+            )
+            uow.session.add(order)
+            uow.commit()
+            return code, deep_link_payload(order.id, code)
+    finally:
+        engine.dispose()
+
+
+def test_owner_redeems_pickups_by_code_and_by_qr_link_and_sees_the_day(
+    stack: Stack, database_url: str
+) -> None:
+    owner = Chat(stack, random.randint(10**9, 9 * 10**9), first_name="Gus")
+    admin = Chat(stack, ADMIN_ID)
+    business_id = register_verified_business(stack, owner, admin, "Gus's Grocer")
+    from datetime import UTC, datetime, timedelta
+
+    from db.offer_repositories import NewItem
+    from db.session import make_engine, make_session_factory
+    from db.uow import SqlAlchemyUnitOfWork
+
+    engine = make_engine(database_url)
+    with SqlAlchemyUnitOfWork(make_session_factory(engine)) as uow:
+        now = datetime.now(UTC)
+        business = uow.businesses.get_for_update(business_id)
+        assert business is not None
+        offer = uow.offers.create(
+            business_id=business_id,
+            venue_id=business.venues[0].id,
+            title="Veg box",
+            description="",
+            photo_file_id="p",
+            thumb_file_id="t",
+            pickup_start=now,
+            pickup_end=now + timedelta(hours=2),
+            currency="SGD",
+            dietary_tags=[],
+            status="published",
+            now=now,
+            items=[NewItem("Veg box", 5, 1000, 400)],
+        )
+        offer_id = offer.id
+        uow.commit()
+    engine.dispose()
+    buyer = Chat(stack, random.randint(10**9, 9 * 10**9), first_name="Hana")
+    code, _ = _seed_paid_order(database_url, offer_id, buyer.user_id, "Hana", 2)
+    _, link2 = _seed_paid_order(database_url, offer_id, random.randint(10**9, 9 * 10**9), "Ivo", 1)
+
+    owner.say("/today")
+    today = owner.expect("Today's pickups")
+    assert "Hana" in today["text"] and "Ivo" in today["text"] and "planted_username" not in today["text"]
+
+    owner.say(f"{code[:3].lower()}-{code[3:].lower()}")  # as read aloud, lower case with a dash
+    owner.expect("redeemed: hand")
+    buyer.expect("Pickup confirmed")
+    owner.say(code)
+    owner.expect("already redeemed")
+    buyer.say(code)  # a customer typing a code redeems nothing
+    buyer.expect("didn't understand")
+
+    owner.say(f"/start {link2}")  # the owner's phone opens the customer's QR code link
+    owner.expect("redeemed: hand")
+
+    owner.say("/stats")
+    stats = owner.expect("Units sold")
+    assert "Units sold: 3" in stats["text"]

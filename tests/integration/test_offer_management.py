@@ -190,3 +190,57 @@ def test_recorded_refund_requests_are_idempotent(uow: SqlAlchemyUnitOfWork) -> N
         {"o": str(order_id)},
     ).scalar()
     assert count == 1
+
+
+def _edit(ctx: Context, uow: SqlAlchemyUnitOfWork, offer: Offer, field: str, value: str) -> str:
+    from core.callbacks import DialogChoice
+    from core.dialog_inputs import ButtonInput, TextInput
+
+    offer_flows.start_edit(ctx, uow, offer.id)
+    dialog = uow.dialogs.get(ctx.row_id)
+    assert dialog is not None
+    offer_flows.edit_step(ctx, uow, "item", dialog.data, ButtonInput(DialogChoice("oe", "i", "0")))
+    dialog = uow.dialogs.get(ctx.row_id)
+    assert dialog is not None
+    offer_flows.edit_step(ctx, uow, "field", dialog.data, ButtonInput(DialogChoice("oe", "f", field)))
+    dialog = uow.dialogs.get(ctx.row_id)
+    assert dialog is not None
+    return _texts(offer_flows.edit_step(ctx, uow, "value", dialog.data, TextInput(value)))
+
+
+def test_quantity_can_grow_or_shrink_but_never_below_units_buyers_have(uow: SqlAlchemyUnitOfWork) -> None:
+    owner = _user(uow)
+    offer = _offer(uow, owner)  # 5 loaves
+    (loaf,) = offer.items
+    loaf.remaining = 2  # buyers hold or bought 3
+    uow.session.flush()
+    ctx = _context(owner)
+
+    assert "can't go below 3" in _edit(ctx, uow, offer, "q", "2")
+    assert "is updated" in _edit(ctx, uow, offer, "q", "8")
+
+    uow.session.refresh(loaf)
+    assert (loaf.quantity_total, loaf.remaining) == (8, 5)
+    assert uow.dialogs.get(owner.id) is None  # the dialog ended with the change
+
+
+def test_price_must_stay_below_normal_and_above_zero(uow: SqlAlchemyUnitOfWork) -> None:
+    owner = _user(uow)
+    offer = _offer(uow, owner)  # normal 6.00, offer 2.50
+    ctx = _context(owner)
+
+    assert "below the normal price" in _edit(ctx, uow, offer, "p", "6.00")
+    dialog = uow.dialogs.get(owner.id)
+    assert dialog is not None and dialog.step == "value"  # still asking
+    from core.dialog_inputs import TextInput
+
+    assert "is updated" in _texts(offer_flows.edit_step(ctx, uow, "value", dialog.data, TextInput("1.90")))
+    (loaf,) = uow.offers.items(offer.id)
+    assert loaf.offer_price_minor == 190
+
+
+def test_someone_else_cannot_edit_an_offer(uow: SqlAlchemyUnitOfWork) -> None:
+    offer = _offer(uow, _user(uow))
+    intruder = _user(uow)
+    _offer(uow, intruder)
+    assert "isn't one of yours" in _texts(offer_flows.start_edit(_context(intruder), uow, offer.id))

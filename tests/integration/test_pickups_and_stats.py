@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.commands import SendText
+from core.commands import Actor, SendText
 from core.conversation import UserView
 from core.messages import Reply
 from core.pickup import deep_link_payload, display_code, generate_pickup_code
@@ -161,7 +161,14 @@ def _ctx(user: User, now: datetime = NOW) -> Context:
         language="en",
         first_name=user.first_name,
     )
-    return Context(command=SendText(text=""), user=view, row_id=user.id, admins=frozenset(), now=now)
+    command = SendText(
+        update_id=_rng.randint(1, 10**9),
+        actor=Actor(telegram_user_id=view.telegram_user_id, chat_id=view.chat_id),
+        received_at=now,
+        correlation_id=uuid.uuid4().hex,
+        text="",
+    )
+    return Context(command=command, user=view, row_id=user.id, admins=frozenset(), now=now)
 
 
 def _texts(replies: tuple[Reply, ...]) -> str:
