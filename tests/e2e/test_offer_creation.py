@@ -82,6 +82,17 @@ def test_owner_creates_previews_and_publishes_an_offer_with_two_items(
     owner.press(pause)  # the old button again: nothing changes
     owner.expect("no longer applies")
 
+    owner.press(button(entry, "Edit"))
+    pick = owner.expect("Which item of")
+    owner.press(button(pick, "Croissant"))
+    field = owner.expect("What should change")
+    owner.press(button(field, "Quantity"))
+    owner.expect("new total quantity")
+    owner.say("zero")
+    owner.expect("new total quantity")
+    owner.say("9")
+    owner.expect("is updated")
+
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -103,7 +114,7 @@ def test_owner_creates_previews_and_publishes_an_offer_with_two_items(
         engine.dispose()
     assert (offer.status, offer.currency, offer.dietary_tags) == ("paused", "SGD", ["vegetarian"])
     assert offer.span.total_seconds() == 2.5 * 3600
-    assert [tuple(i) for i in items] == [("Sourdough loaf", 4, 4, 750, 300), ("Croissant", 6, 6, 320, 150)]
+    assert [tuple(i) for i in items] == [("Sourdough loaf", 4, 4, 750, 300), ("Croissant", 9, 9, 320, 150)]
 
 
 def test_a_business_that_is_not_verified_cannot_start_an_offer(stack: Stack) -> None:
