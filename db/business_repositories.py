@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,6 +18,15 @@ class DialogRow:
     kind: str
     step: str
     data: dict[str, Any]
+
+
+class DialogState(Protocol):
+    """What every dialog's state offers (core.registration, core.offer_wizard)."""
+
+    @property
+    def step(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 class DialogRepository:
@@ -37,6 +46,13 @@ class DialogRepository:
             set_={"kind": kind, "step": step, "data": data, "updated_at": now},
         )
         self.session.execute(stmt)
+
+    def store(self, user_id: int, kind: str, state: DialogState | None, *, now: datetime) -> None:
+        """Keep a dialog's new state, or end the dialog when the step returned no state."""
+        if state is None:
+            self.end(user_id)
+        else:
+            self.save(user_id, kind=kind, step=state.step, data=state.data, now=now)
 
     def end(self, user_id: int) -> bool:
         row = self.session.get(Dialog, user_id)

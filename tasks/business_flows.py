@@ -90,7 +90,7 @@ def register_again(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]
 
 def _start(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     result = registration.start(ctx.chat_id, ctx.lang)
-    _save(uow, ctx, result.state)
+    uow.dialogs.store(ctx.row_id, registration.DIALOG_KIND, result.state, now=ctx.now)
     return result.replies
 
 
@@ -101,17 +101,8 @@ def registration_step(
     if result.submitted is not None:
         uow.dialogs.end(ctx.row_id)
         return result.replies + _submit(ctx, uow, result.submitted)
-    _save(uow, ctx, result.state)
+    uow.dialogs.store(ctx.row_id, registration.DIALOG_KIND, result.state, now=ctx.now)
     return result.replies
-
-
-def _save(uow: SqlAlchemyUnitOfWork, ctx: Context, state: RegistrationState | None) -> None:
-    if state is None:
-        uow.dialogs.end(ctx.row_id)
-    else:
-        uow.dialogs.save(
-            ctx.row_id, kind=registration.DIALOG_KIND, step=state.step, data=state.data, now=ctx.now
-        )
 
 
 def _submit(ctx: Context, uow: SqlAlchemyUnitOfWork, draft: BusinessDraft) -> tuple[Reply, ...]:

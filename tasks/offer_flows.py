@@ -51,7 +51,7 @@ def start_offer(ctx: Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
     if business is None:
         return _not_allowed(ctx, uow)
     result = offer_wizard.start(ctx.chat_id, ctx.lang, _wizard_context(business, ctx.now))
-    _save(ctx, uow, result.state)
+    uow.dialogs.store(ctx.row_id, offer_wizard.DIALOG_KIND, result.state, now=ctx.now)
     return result.replies
 
 
@@ -64,19 +64,10 @@ def offer_step(
         return _not_allowed(ctx, uow)
     wizard_ctx = _wizard_context(business, ctx.now)
     result = offer_wizard.advance(state, inp, ctx.chat_id, ctx.lang, wizard_ctx)
-    _save(ctx, uow, result.state)
+    uow.dialogs.store(ctx.row_id, offer_wizard.DIALOG_KIND, result.state, now=ctx.now)
     if result.publish is not None:
         return result.replies + _publish(ctx, uow, business, result.publish, wizard_ctx)
     return result.replies
-
-
-def _save(ctx: Context, uow: SqlAlchemyUnitOfWork, state: OfferWizardState | None) -> None:
-    if state is None:
-        uow.dialogs.end(ctx.row_id)
-    else:
-        uow.dialogs.save(
-            ctx.row_id, kind=offer_wizard.DIALOG_KIND, step=state.step, data=state.data, now=ctx.now
-        )
 
 
 def _publish(

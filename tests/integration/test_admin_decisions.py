@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import business_flows as flows
 from tasks import offer_flows
+from tests.integration import seed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -30,10 +30,7 @@ def uow(database_url: str) -> Iterator[SqlAlchemyUnitOfWork]:
 
 
 def _user(uow: SqlAlchemyUnitOfWork) -> Any:
-    tid = random.randint(10**9, 9 * 10**9)
-    return uow.users.upsert_from_telegram(
-        telegram_user_id=tid, chat_id=tid, first_name="U", username=None, language_code="en", now=NOW
-    )
+    return seed.user(uow, NOW)
 
 
 def _ctx(user: Any, admins: frozenset[int]) -> flows.Context:
@@ -50,19 +47,7 @@ def test_suspend_needs_a_reason_tells_the_owner_and_blocks_new_offers_until_rein
 ) -> None:
     owner, admin = _user(uow), _user(uow)
     admins = frozenset({admin.telegram_user_id})
-    business = uow.businesses.create_with_venue(
-        owner_user_id=owner.id,
-        name="Shop",
-        category="grocery",
-        currency="SGD",
-        contact_phone="+65 1",
-        address="1 Road",
-        latitude=None,
-        longitude=None,
-        timezone="Asia/Singapore",
-        now=NOW,
-    )
-    uow.businesses.set_status(business, "verified", now=NOW)
+    business = seed.verified_business(uow, owner, NOW, "Shop")
     admin_ctx = _ctx(admin, admins)
 
     # A non-admin's forged suspend button does nothing

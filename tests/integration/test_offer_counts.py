@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from db.models import Reservation, ReservationItem
 from db.offer_repositories import NewItem
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
+from tests.integration import seed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -52,40 +52,10 @@ def _hold(
 
 
 def test_counts_split_units_into_available_held_and_sold(uow: SqlAlchemyUnitOfWork) -> None:
-    owner = uow.users.upsert_from_telegram(
-        telegram_user_id=random.randint(10**9, 9 * 10**9),
-        chat_id=None,
-        first_name="O",
-        username=None,
-        language_code="en",
-        now=NOW,
-    )
-    business = uow.businesses.create_with_venue(
-        owner_user_id=owner.id,
-        name="Bakery",
-        category="bakery",
-        currency="SGD",
-        contact_phone="+65 1",
-        address="1 Road",
-        latitude=None,
-        longitude=None,
-        timezone="Asia/Singapore",
-        now=NOW,
-    )
-    offer = uow.offers.create(
-        business_id=business.id,
-        venue_id=business.venues[0].id,
-        title="Bread bag",
-        description="",
-        photo_file_id="p",
-        thumb_file_id="t",
-        pickup_start=NOW,
-        pickup_end=NOW + timedelta(hours=3),
-        currency="SGD",
-        dietary_tags=[],
-        status="published",
-        now=NOW,
-        items=[NewItem("Sourdough", 5, 600, 250), NewItem("Croissant", 3, 300, 120)],
+    owner = seed.user(uow, NOW, "O")
+    business = seed.verified_business(uow, owner, NOW)
+    offer = seed.offer(
+        uow, business, NOW, items=[NewItem("Sourdough", 5, 600, 250), NewItem("Croissant", 3, 300, 120)]
     )
     loaf, croissant = offer.items
     # Given: 2 loaves held now, 1 croissant held by a hold that has lapsed, 1 loaf paid for

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,11 +13,11 @@ from core.callbacks import OfferManage
 from core.conversation import UserView
 from core.messages import Reply
 from db.models import Offer, Order, Reservation
-from db.offer_repositories import NewItem
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import offer_flows
 from tasks.business_flows import Context
+from tests.integration import seed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -32,10 +31,7 @@ def uow(database_url: str) -> Iterator[SqlAlchemyUnitOfWork]:
 
 
 def _user(uow: SqlAlchemyUnitOfWork, name: str = "U") -> Any:
-    tid = random.randint(10**9, 9 * 10**9)
-    return uow.users.upsert_from_telegram(
-        telegram_user_id=tid, chat_id=tid, first_name=name, username=None, language_code="en", now=NOW
-    )
+    return seed.user(uow, NOW, name)
 
 
 def _context(user: Any, now: datetime = NOW) -> Context:
@@ -44,34 +40,7 @@ def _context(user: Any, now: datetime = NOW) -> Context:
 
 
 def _offer(uow: SqlAlchemyUnitOfWork, owner: Any) -> Offer:
-    business = uow.businesses.create_with_venue(
-        owner_user_id=owner.id,
-        name="Bakery",
-        category="bakery",
-        currency="SGD",
-        contact_phone="+65 1",
-        address="1 Road",
-        latitude=None,
-        longitude=None,
-        timezone="Asia/Singapore",
-        now=NOW,
-    )
-    uow.businesses.set_status(business, "verified", now=NOW)
-    return uow.offers.create(
-        business_id=business.id,
-        venue_id=business.venues[0].id,
-        title="Bread bag",
-        description="",
-        photo_file_id="p",
-        thumb_file_id="t",
-        pickup_start=NOW,
-        pickup_end=NOW + timedelta(hours=3),
-        currency="SGD",
-        dietary_tags=[],
-        status="published",
-        now=NOW,
-        items=[NewItem("Loaf", 5, 600, 250)],
-    )
+    return seed.offer(uow, seed.verified_business(uow, owner, NOW), NOW)
 
 
 def _paid_order(uow: SqlAlchemyUnitOfWork, offer: Offer, buyer: Any) -> uuid.UUID:

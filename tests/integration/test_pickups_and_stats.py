@@ -33,6 +33,7 @@ from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import pickup_flows
 from tasks.business_flows import Context
+from tests.integration import seed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 18:00 in Singapore
 _rng = random.Random()
@@ -52,35 +53,14 @@ def uow(factory: sessionmaker[Session]) -> Iterator[SqlAlchemyUnitOfWork]:
 
 
 def _user(uow: SqlAlchemyUnitOfWork, first_name: str, username: str | None = None) -> User:
-    telegram_id = _rng.randint(10**9, 9 * 10**9)
-    return uow.users.upsert_from_telegram(
-        telegram_user_id=telegram_id,
-        chat_id=telegram_id,
-        first_name=first_name,
-        username=username,
-        language_code="en",
-        now=NOW,
-    )
+    return seed.user(uow, NOW, first_name, username)
 
 
 def _shop(
     uow: SqlAlchemyUnitOfWork, name: str = "Sunrise Bakery", *, start: datetime = NOW
 ) -> tuple[User, Business, Offer]:
     owner = _user(uow, "Olivia")
-    business = uow.businesses.create_with_venue(
-        owner_user_id=owner.id,
-        name=name,
-        category="bakery",
-        currency="SGD",
-        contact_phone="+65 6000 0000",
-        address="1 Orchard Road",
-        latitude=None,
-        longitude=None,
-        timezone="Asia/Singapore",
-        now=NOW,
-    )
-    business.status = "verified"
-    business.verified_at = NOW
+    business = seed.verified_business(uow, owner, NOW, name)
     offer = _offer(uow, business, "Bread bag", start)
     return owner, business, offer
 
@@ -88,20 +68,13 @@ def _shop(
 def _offer(
     uow: SqlAlchemyUnitOfWork, business: Business, title: str, start: datetime, published: datetime = NOW
 ) -> Offer:
-    return uow.offers.create(
-        business_id=business.id,
-        venue_id=business.venues[0].id,
+    return seed.offer(
+        uow,
+        business,
+        published,
         title=title,
-        description="",
-        photo_file_id="photo",
-        thumb_file_id="thumb",
-        pickup_start=start,
-        pickup_end=start + timedelta(hours=3),
-        currency="SGD",
-        dietary_tags=[],
+        start=start,
         items=[NewItem("Sourdough", 10, 600, 250), NewItem("Croissant", 10, 300, 120)],
-        status="published",
-        now=published,
     )
 
 
