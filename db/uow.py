@@ -25,6 +25,7 @@ from db.business_repositories import BusinessRepository, DialogRepository
 from db.offer_repositories import OfferRepository
 from db.order_repositories import OrderRepository
 from db.repositories import AuditLogRepository, OutboxRepository, ProcessedEventRepository, UserRepository
+from db.reservation_repositories import ReservationRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -37,6 +38,7 @@ class SqlAlchemyUnitOfWork:
     businesses: BusinessRepository
     offers: OfferRepository
     orders: OrderRepository
+    reservations: ReservationRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -51,6 +53,7 @@ class SqlAlchemyUnitOfWork:
         self.businesses = BusinessRepository(self.session)
         self.offers = OfferRepository(self.session)
         self.orders = OrderRepository(self.session)
+        self.reservations = ReservationRepository(self.session)
         return self
 
     def __exit__(
