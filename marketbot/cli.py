@@ -128,9 +128,13 @@ def cmd_fake_telegram(args: argparse.Namespace) -> int:
 def cmd_say(args: argparse.Namespace) -> int:
     from marketbot.say import say
 
-    if (args.text is None) == (args.press is None):
-        raise ConfigError("say: give a message text or --press CALLBACK_DATA")
-    return say(args.text, press=args.press, user=args.user, fake_url=args.telegram)
+    share = "photo" if args.photo else "location" if args.location else "contact" if args.contact else None
+    text = args.location or args.contact or args.text
+    if share is None and (args.text is None) == (args.press is None):
+        raise ConfigError(
+            "say: give a message text, --press DATA, --photo, --location LAT,LON or --contact PHONE"
+        )
+    return say(text, press=args.press, user=args.user, fake_url=args.telegram, share=share)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -167,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     say = sub.add_parser("say", help="talk to the local bot through the Telegram stand-in (make run)")
     say.add_argument("text", nargs="?")
     say.add_argument("--press", help="press an inline button by its callback data")
+    say.add_argument("--photo", action="store_true", help="send a photo")
+    say.add_argument("--location", metavar="LAT,LON", help="share a location")
+    say.add_argument("--contact", metavar="PHONE", help="share your own phone number")
     say.add_argument("--user", type=int, default=1001, help="which simulated Telegram user you are")
     say.add_argument("--telegram", default="http://127.0.0.1:8081", help="the stand-in's base URL")
     say.set_defaults(func=cmd_say)

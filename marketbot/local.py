@@ -59,11 +59,14 @@ def run_local(*, worker_concurrency: int = 2) -> int:
             env["TELEGRAM_API_BASE_URL"] = fake.base_url
             env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{settings.http_port}"
             env["TELEGRAM_WEBHOOK_SECRET"] = secrets.token_urlsafe(24)
+            # A local operator, so registrations can be approved: `marketbot say --user 1000 /admin`.
+            env.setdefault("ADMIN_TELEGRAM_IDS", "1000")
             env.setdefault("HTTP_HOST", "127.0.0.1")
             print(
                 "marketbot: no TELEGRAM_BOT_TOKEN, so Telegram is the local stand-in at "
                 f"{fake.base_url}.\n"
                 "marketbot: talk to the bot from another terminal:  .venv/bin/marketbot say /start\n"
+                "marketbot: you are user 1001; the operator is user 1000 (marketbot say --user 1000 /admin)\n"
                 "marketbot: (set TELEGRAM_BOT_TOKEN to use a real bot from the Telegram app instead)",
                 flush=True,
             )

@@ -3,6 +3,8 @@
     marketbot say /start
     marketbot say --press r:c          # press an inline button by its callback data
     marketbot say --user 42 "hello"    # be another user
+    marketbot say --photo              # send a photo (the offer wizard asks for one)
+    marketbot say --location 1.28,103.86   /   marketbot say --contact +6591234567
 
 It sends the message through the stand-in exactly as Telegram would (an Update to the gateway's webhook),
 then prints what the bot answers, with its buttons.
@@ -45,9 +47,11 @@ def say(
     press: str | None,
     user: int,
     fake_url: str,
+    share: str | None = None,
     wait: float = 10.0,
     quiet_after: float = 1.5,
 ) -> int:
+    """Send one thing as `user`: a text, a button press, or with `share` a photo, location or contact."""
     base = f"{fake_url.rstrip('/')}/_sandbox/users/{user}"
     try:
         before = _request(f"{base}/messages")["messages"]
@@ -57,6 +61,13 @@ def say(
     after = before[-1]["message_id"] if before else 0
     if press is not None:
         _request(f"{base}/callbacks", {"data": press})
+    elif share == "photo":
+        _request(f"{base}/photos", {})
+    elif share == "contact":
+        _request(f"{base}/contacts", {"phone_number": text or "+6590000000"})
+    elif share == "location":
+        latitude, _, longitude = (text or "1.2834,103.8607").partition(",")
+        _request(f"{base}/locations", {"latitude": latitude, "longitude": longitude})
     else:
         _request(f"{base}/messages", {"text": text})
     deadline = time.monotonic() + wait

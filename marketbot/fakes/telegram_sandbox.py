@@ -2,6 +2,9 @@
 
     POST /_sandbox/users/{user_id}/messages   {"text": "/start", "first_name": "Ana"}  → {"update_id": …}
     POST /_sandbox/users/{user_id}/callbacks  {"data": "r:c", "message_id": 12}       → {"update_id": …}
+    POST /_sandbox/users/{user_id}/photos                                            → {"update_id": …}
+    POST /_sandbox/users/{user_id}/locations  {"latitude": 1.28, "longitude": 103.85} → {"update_id": …}
+    POST /_sandbox/users/{user_id}/contacts   {"phone_number": "+6591234567"}         → {"update_id": …}
     GET  /_sandbox/users/{user_id}/messages?after=<message_id>                       → the bot's messages
 
 Used by `marketbot say` (and by the browser sandbox to come). These paths are not part of the Bot API, so
@@ -38,6 +41,29 @@ def install_sandbox_routes(app: web.Application, fake: FakeTelegram) -> None:
         update = fake.send_callback(user_id, data, message_id=int(message_id) if message_id else None)
         return web.json_response({"update_id": update["update_id"]})
 
+    async def user_photo(request: web.Request) -> web.Response:
+        user_id = _user_id(request)
+        update = fake.send_user_photo(user_id)
+        return web.json_response({"update_id": update["update_id"]})
+
+    async def user_location(request: web.Request) -> web.Response:
+        user_id = _user_id(request)
+        body = await _json(request)
+        try:
+            latitude, longitude = float(body["latitude"]), float(body["longitude"])
+        except (KeyError, TypeError, ValueError):
+            raise web.HTTPBadRequest(
+                text='{"error": "latitude and longitude are required"}', content_type="application/json"
+            ) from None
+        update = fake.send_location(user_id, latitude, longitude)
+        return web.json_response({"update_id": update["update_id"]})
+
+    async def user_contact(request: web.Request) -> web.Response:
+        user_id = _user_id(request)
+        body = await _json(request)
+        update = fake.send_contact(user_id, str(body.get("phone_number") or "+6590000000"), own=True)
+        return web.json_response({"update_id": update["update_id"]})
+
     async def bot_messages(request: web.Request) -> web.Response:
         user_id = _user_id(request)
         after = int(request.query.get("after", "0") or 0)
@@ -46,6 +72,9 @@ def install_sandbox_routes(app: web.Application, fake: FakeTelegram) -> None:
     app.router.add_post("/_sandbox/users/{user_id}/messages", user_message)
     app.router.add_post("/_sandbox/users/{user_id}/callbacks", user_callback)
     app.router.add_get("/_sandbox/users/{user_id}/messages", bot_messages)
+    app.router.add_post("/_sandbox/users/{user_id}/photos", user_photo)
+    app.router.add_post("/_sandbox/users/{user_id}/locations", user_location)
+    app.router.add_post("/_sandbox/users/{user_id}/contacts", user_contact)
 
 
 def _user_id(request: web.Request) -> int:

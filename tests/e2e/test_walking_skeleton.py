@@ -184,7 +184,12 @@ def test_a_person_can_talk_to_the_local_bot_from_a_terminal(stack: Stack, capsys
     assert say("/start", press=None, user=user, fake_url=stack.telegram.base_url) == 0
     assert say(None, press="r:b", user=user, fake_url=stack.telegram.base_url) == 0
 
+    # Photos, pins and contacts go through the same stand-in (here outside any dialog: a clear answer).
+    assert say(None, press=None, share="photo", user=user, fake_url=stack.telegram.base_url) == 0
+    assert say("1.29,103.85", press=None, share="location", user=user, fake_url=stack.telegram.base_url) == 0
+
     printed = capsys.readouterr().out
+    assert "Please answer with a text message." in printed  # the photo, where a business name was asked
     assert "Welcome to MarketBot" in printed
     assert "[🔎 Find food]  → marketbot say --press r:c" in printed
     assert "What is your business called?" in printed
