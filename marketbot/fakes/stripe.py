@@ -33,13 +33,14 @@ import secrets
 import signal
 import threading
 import time
-from types import FrameType, TracebackType
-from typing import Any, Self
+from types import FrameType
+from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
 
+from marketbot.fakes.background import BackgroundServer
 from marketbot.fakes.stripe_api import Context, dispatch, expire_session
 from marketbot.fakes.stripe_page import install_pay_routes
 from marketbot.fakes.stripe_payments import complete_session, finish_async
@@ -60,8 +61,10 @@ _RETRY_DELAYS = (0.2, 0.5, 1.0)
 _KEY_PREFIXES = ("sk_test_", "rk_test_")
 
 
-class FakeStripe:
+class FakeStripe(BackgroundServer):
     """The fake Stripe API server plus the customer and webhook sides; see the module docstring."""
+
+    server_name = "Stripe"
 
     def __init__(
         self,
@@ -89,61 +92,6 @@ class FakeStripe:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Serve from a daemon thread with its own event loop; returns once the port is listening."""
-        if self._thread is not None:
-            raise RuntimeError("FakeStripe can only be started once")
-        self._thread = threading.Thread(target=self._run, name="fake-stripe", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout=15):
-            raise RuntimeError("fake Stripe server did not start within 15 s")
-        if self._startup_error is not None:
-            raise RuntimeError(f"fake Stripe server failed to start: {self._startup_error}")
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and delivering; safe to call more than once."""
-        if self._thread is None or self._stopped:
-            return
-        self._stopped = True
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=15)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # reported to the thread that called start()
-            self._startup_error = exc
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(self._shutdown())
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self._shutdown())
-            leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-            for task in leftovers:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.close()
 
     async def _startup(self) -> None:
         app = web.Application()

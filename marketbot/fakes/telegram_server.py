@@ -17,12 +17,12 @@ import re
 import threading
 import time
 import traceback
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from marketbot.fakes.background import BackgroundServer
 from marketbot.fakes.telegram_methods import (
     GET_UPDATES_CONFLICT,
     Described,
@@ -53,8 +53,10 @@ def _where(exc: BaseException) -> str:
     return f"{type(exc).__name__}{location}"
 
 
-class FakeTelegramServer:
+class FakeTelegramServer(BackgroundServer):
     """The HTTP side and Telegram's update delivery; ``FakeTelegram`` adds the test-facing API."""
+
+    server_name = "Telegram"
 
     def __init__(
         self,
@@ -114,61 +116,6 @@ class FakeTelegramServer:
             self._state.bot_username = value
 
     # -- lifecycle ------------------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Serve from a daemon thread with its own event loop; returns once the port is listening."""
-        if self._thread is not None:
-            raise RuntimeError("FakeTelegram can only be started once")
-        self._thread = threading.Thread(target=self._run, name="fake-telegram", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout=15):
-            raise RuntimeError("fake Telegram server did not start within 15 s")
-        if self._startup_error is not None:
-            raise RuntimeError(f"fake Telegram server failed to start: {self._startup_error}")
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and delivering; safe to call more than once."""
-        if self._thread is None or self._stopped:
-            return
-        self._stopped = True
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=15)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # reported to the thread that called start()
-            self._startup_error = exc
-            with contextlib.suppress(Exception):
-                loop.run_until_complete(self._shutdown())
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self._shutdown())
-            leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-            for task in leftovers:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.close()
 
     async def _startup(self) -> None:
         self._changed = asyncio.Event()
