@@ -44,12 +44,22 @@ def resolve_language(code: str | None) -> str:
     return _ALIASES.get(base, DEFAULT_LANGUAGE)
 
 
+class Html(str):
+    """Text that is already HTML (typically another t() result): t() inserts it without escaping again."""
+
+
 def t(key: str, lang: str = DEFAULT_LANGUAGE, **params: object) -> str:
-    """Translate `key` into `lang`, formatting HTML-escaped `params`. Unknown keys raise KeyError."""
+    """Translate `key` into `lang`, formatting HTML-escaped `params`. Unknown keys raise KeyError.
+
+    The result is an `Html` (a str), so it can be a parameter of another t() without being escaped twice.
+    """
     catalog = _CATALOGS.get(lang, {})
     template = catalog.get(key) or _ENGLISH[key]
-    safe = {name: html.escape(str(value), quote=False) for name, value in params.items()}
-    return template.format(**safe)
+    safe = {
+        name: value if isinstance(value, Html) else html.escape(str(value), quote=False)
+        for name, value in params.items()
+    }
+    return Html(template.format(**safe))
 
 
 def all_keys() -> frozenset[str]:

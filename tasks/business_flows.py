@@ -24,7 +24,7 @@ from core.dialog_inputs import (
     PhotoInput,
     TextInput,
 )
-from core.i18n import t
+from core.i18n import resolve_language, t
 from core.messages import InlineButton, Reply
 from core.registration import BusinessDraft, RegistrationState
 from db.models import Business, User
@@ -63,6 +63,27 @@ class Context:
 
     def say(self, key: str, **params: object) -> Reply:
         return Reply(self.chat_id, t(key, self.lang, **params))
+
+    def audit(
+        self,
+        uow: SqlAlchemyUnitOfWork,
+        action: str,
+        subject_type: str,
+        subject_id: object,
+        *,
+        reason: str | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        """Record that this user did `action` to the subject now (the audit log's who/what/when/why)."""
+        uow.audit.add(
+            actor_telegram_user_id=self.user.telegram_user_id,
+            action=action,
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            reason=reason,
+            details=details,
+            now=self.now,
+        )
 
 
 # -- the owner's side -------------------------------------------------------------------------------------
@@ -118,13 +139,7 @@ def _submit(ctx: Context, uow: SqlAlchemyUnitOfWork, draft: BusinessDraft) -> tu
         timezone=draft.timezone,
         now=ctx.now,
     )
-    uow.audit.add(
-        actor_telegram_user_id=ctx.user.telegram_user_id,
-        action="business.registered",
-        subject_type="business",
-        subject_id=str(business.id),
-        now=ctx.now,
-    )
+    ctx.audit(uow, "business.registered", "business", business.id)
     return tuple(_admin_card(business, draft, admin, ctx) for admin in sorted(ctx.admins))
 
 
@@ -141,11 +156,12 @@ def _admin_card(business: Business, draft: BusinessDraft, admin_id: int, ctx: Co
         timezone=draft.timezone,
         currency=draft.currency,
     )
-    # The summary is already escaped by t(); pass it through the outer template unescaped.
-    text = t("admin.new_registration", lang, id=business.id, summary="\x00", owner=ctx.user.first_name or "?")
+    text = t(
+        "admin.new_registration", lang, id=business.id, summary=summary, owner=ctx.user.first_name or "?"
+    )
     return Reply(
         admin_id,
-        text.replace("\x00", summary),
+        text,
         inline_keyboard=(
             (
                 InlineButton(
@@ -263,14 +279,7 @@ def _decide(
 ) -> tuple[Reply, ...]:
     _, new_status = DECISIONS[verb]
     uow.businesses.set_status(business, new_status, now=ctx.now, reason=reason)
-    uow.audit.add(
-        actor_telegram_user_id=ctx.user.telegram_user_id,
-        action=f"business.{verb}",
-        subject_type="business",
-        subject_id=str(business.id),
-        reason=reason,
-        now=ctx.now,
-    )
+    ctx.audit(uow, f"business.{verb}", "business", business.id, reason=reason)
     owner: User = uow.businesses.owner_of(business)
     owner_lang = _language(owner)
     owner_key = {
@@ -293,6 +302,4 @@ def _decide(
 
 
 def _language(user: User) -> str:
-    from core.i18n import resolve_language
-
     return resolve_language(user.language_code)

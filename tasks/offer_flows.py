@@ -91,13 +91,7 @@ def _publish(
         status="published",
         now=ctx.now,
     )
-    uow.audit.add(
-        actor_telegram_user_id=ctx.user.telegram_user_id,
-        action="offer.published",
-        subject_type="offer",
-        subject_id=str(offer.id),
-        now=ctx.now,
-    )
+    ctx.audit(uow, "offer.published", "offer", offer.id)
     caption, photo = offer_wizard.offer_card(draft, ctx.lang, wizard_ctx)
     return (
         Reply(ctx.chat_id, caption, photo=photo),
@@ -202,13 +196,7 @@ def manage_offer(ctx: Context, uow: SqlAlchemyUnitOfWork, action: OfferManage) -
             ),
         )
     uow.offers.set_status(offer, str(new_status), now=ctx.now)
-    uow.audit.add(
-        actor_telegram_user_id=ctx.user.telegram_user_id,
-        action=f"offer.{VERB_TO_ACTION[action.verb]}",
-        subject_type="offer",
-        subject_id=str(offer.id),
-        now=ctx.now,
-    )
+    ctx.audit(uow, f"offer.{VERB_TO_ACTION[action.verb]}", "offer", offer.id)
     replies = [ctx.say(f"owner.offers.done.{action.verb}", title=offer.title)]
     if action.verb == "cancel_confirmed":
         replies += _refund_buyers(ctx, uow, offer.id, offer.title)
@@ -363,12 +351,5 @@ def _edited(
     ctx: Context, uow: SqlAlchemyUnitOfWork, offer: Offer, name: str, field: str, value: str
 ) -> tuple[Reply, ...]:
     uow.dialogs.end(ctx.row_id)
-    uow.audit.add(
-        actor_telegram_user_id=ctx.user.telegram_user_id,
-        action="offer.edited",
-        subject_type="offer",
-        subject_id=str(offer.id),
-        details={"item": name, field: value},
-        now=ctx.now,
-    )
+    ctx.audit(uow, "offer.edited", "offer", offer.id, details={"item": name, field: value})
     return (ctx.say("owner.edit.done", name=name, title=offer.title),)

@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from core.i18n import resolve_language, t
+from core.i18n import Html, resolve_language, t
 from core.messages import Reply
 from core.money import Money
 from core.pickup import display_code, normalize_code, parse_deep_link_payload
@@ -86,29 +86,30 @@ def _hand_over(
     order.redeemed_at = ctx.now
     order.updated_at = ctx.now
     uow.session.flush()
-    uow.audit.add(
-        actor_telegram_user_id=ctx.user.telegram_user_id,
-        action="order.redeemed",
-        subject_type="order",
-        subject_id=str(order.id),
+    ctx.audit(
+        uow,
+        "order.redeemed",
+        "order",
+        order.id,
         details={"business_id": business.id, "offer_id": order.offer_id},
-        now=ctx.now,
     )
     offer = uow.session.get(Offer, order.offer_id)
     buyer = uow.session.get(User, order.user_id)
     assert offer is not None and buyer is not None  # FKs
-    items = ", ".join(
-        t("pickup.item", ctx.lang, quantity=quantity, name=name) for name, quantity in orders.items_of(order)
+    items = Html(
+        ", ".join(
+            t("pickup.item", ctx.lang, quantity=quantity, name=name)
+            for name, quantity in orders.items_of(order)
+        )
     )
-    # `items` is already escaped; pass it through the outer template unescaped.
     to_owner = t(
         "pickup.redeemed",
         ctx.lang,
         code=display_code(order.pickup_code),
         buyer=buyer.first_name or t("pickup.someone", ctx.lang),
-        items="\x00",
+        items=items,
         title=offer.title,
-    ).replace("\x00", items)
+    )
     buyer_lang = resolve_language(buyer.language_code)
     to_buyer = t("pickup.buyer_confirmed", buyer_lang, title=offer.title, business=business.name)
     return (Reply(ctx.chat_id, to_owner), Reply(buyer.chat_id or buyer.telegram_user_id, to_buyer))

@@ -61,3 +61,12 @@ def test_every_translation_key_used_in_code_exists() -> None:
         used |= set(re.findall(r"\bsay\(\s*\"([a-z_.]+)\"", path.read_text()))
     assert used, "expected to find translation calls"
     assert used <= all_keys(), f"missing keys: {used - all_keys()}"
+
+
+def test_pre_rendered_html_is_inserted_once_and_plain_params_are_escaped() -> None:
+    from core.i18n import Html
+
+    inner = t("pickup.item", "en", quantity=2, name="<Pain & Co>")
+    outer = t("pickup.redeemed", "en", code="ABC-234", buyer="<b>", items=Html(inner), title="T")
+    assert "2 × &lt;Pain &amp; Co&gt;" in outer  # escaped exactly once
+    assert "<b>&lt;b&gt;</b>" in outer  # a plain parameter is still escaped
