@@ -20,6 +20,7 @@ from core.commands import (
     Actor,
     CancelDialog,
     ChooseRole,
+    FindFood,
     InvalidCallback,
     ListMyOffers,
     NewOffer,
@@ -31,6 +32,7 @@ from core.commands import (
     ShareContact,
     ShareLocation,
     ShowHelp,
+    ShowMyOrders,
     ShowStats,
     ShowTodaysOrders,
     StartBot,
@@ -97,6 +99,16 @@ async def on_new_offer(message: Message, event_update: Update) -> NewOffer:
 async def on_my_offers(message: Message, event_update: Update) -> ListMyOffers:
     assert message.from_user is not None
     return ListMyOffers(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_find(message: Message, event_update: Update) -> FindFood:
+    assert message.from_user is not None
+    return FindFood(**_base(event_update, message.from_user, message.chat.id))
+
+
+async def on_my_orders(message: Message, event_update: Update) -> ShowMyOrders:
+    assert message.from_user is not None
+    return ShowMyOrders(**_base(event_update, message.from_user, message.chat.id))
 
 
 async def on_redeem(message: Message, command: CommandObject, event_update: Update) -> RedeemPickup:
@@ -191,6 +203,8 @@ def build_routers() -> list[Router]:
     messages.message.register(on_admin, Command("admin"))
     messages.message.register(on_new_offer, Command("newoffer"))
     messages.message.register(on_my_offers, Command("myoffers"))
+    messages.message.register(on_find, Command("find"))
+    messages.message.register(on_my_orders, Command("orders"))
     messages.message.register(on_redeem, Command("redeem"))
     messages.message.register(on_today, Command("today"))
     messages.message.register(on_stats, Command("stats"))

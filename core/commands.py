@@ -90,6 +90,16 @@ class ListMyOffers(_Command):
     kind: Literal["my_offers"] = "my_offers"
 
 
+class FindFood(_Command):
+    """ "Find food" (/find): offers near the customer's remembered location."""
+
+    kind: Literal["find_food"] = "find_food"
+
+
+class ShowMyOrders(_Command):
+    kind: Literal["my_orders"] = "my_orders"
+
+
 class RedeemPickup(_Command):
     """An owner redeems a customer's pickup code (typed after /redeem, or from the QR deep link)."""
 
@@ -151,6 +161,8 @@ UserCommand = Annotated[
     | SendPhoto
     | NewOffer
     | ListMyOffers
+    | FindFood
+    | ShowMyOrders
     | RedeemPickup
     | ShowTodaysOrders
     | ShowStats

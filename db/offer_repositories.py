@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Offer, OfferItem, Order, Reservation, ReservationItem, User
+from db.models import Offer, OfferItem, Order, Reservation, ReservationItem, User, Venue
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,14 @@ class OfferRepository:
         status: str,
         now: datetime,
     ) -> Offer:
+        venue = self.session.get(Venue, venue_id)
         offer = Offer(
             business_id=business_id,
             venue_id=venue_id,
+            # The venue's pin, copied so distance search needs no join (venue pins rarely move; an offer
+            # lives for hours).
+            latitude=venue.latitude if venue is not None else None,
+            longitude=venue.longitude if venue is not None else None,
             title=title,
             description=description or None,
             photo_file_id=photo_file_id,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.business_repositories import BusinessRepository, DialogRepository
 from db.offer_repositories import OfferRepository
 from db.order_repositories import OrderRepository
+from db.refund_repositories import RefundRepository
 from db.repositories import AuditLogRepository, OutboxRepository, ProcessedEventRepository, UserRepository
 from db.reservation_repositories import ReservationRepository
 
@@ -39,6 +40,7 @@ class SqlAlchemyUnitOfWork:
     offers: OfferRepository
     orders: OrderRepository
     reservations: ReservationRepository
+    refunds: RefundRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -54,6 +56,7 @@ class SqlAlchemyUnitOfWork:
         self.offers = OfferRepository(self.session)
         self.orders = OrderRepository(self.session)
         self.reservations = ReservationRepository(self.session)
+        self.refunds = RefundRepository(self.session)
         return self
 
     def __exit__(

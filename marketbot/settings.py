@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Per-user gateway rate limit: at most this many updates per window before we start dropping.
     user_rate_limit: int = Field(default=20, ge=1, alias="USER_RATE_LIMIT")
     user_rate_window_s: int = Field(default=10, ge=1, alias="USER_RATE_WINDOW_SECONDS")
+    hold_minutes: int = Field(default=15, ge=1, le=120, alias="HOLD_MINUTES")
+    cancel_cutoff_minutes: int = Field(default=60, ge=0, le=1440, alias="ORDER_CANCEL_CUTOFF_MINUTES")
+    telegram_bot_username: str | None = Field(default=None, alias="TELEGRAM_BOT_USERNAME")
     flower_basic_auth: str | None = Field(default=None, alias="FLOWER_BASIC_AUTH")
     flower_port: int = Field(default=5555, ge=1, le=65535, alias="FLOWER_PORT")
 

@@ -8,7 +8,7 @@ and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from core import registration
@@ -29,6 +29,7 @@ from core.messages import InlineButton, Reply
 from core.registration import BusinessDraft, RegistrationState
 from db.models import Business, User
 from db.uow import SqlAlchemyUnitOfWork
+from tasks.jobs import Job
 
 REGISTER_AGAIN = DialogChoice("rg", "n", "again")
 REASON_DIALOGS = {"reject": "admin_reject_reason", "suspend": "admin_suspend_reason"}
@@ -48,6 +49,12 @@ class Context:
     row_id: int
     admins: frozenset[int]
     now: datetime
+    # Follow-up tasks to publish once this command's transaction has committed (tasks.jobs).
+    jobs: list[Job] = field(default_factory=list)
+
+    def defer(self, task: str, *args: str | int) -> None:
+        """Ask for `task` to run after the commit (e.g. create the Checkout Session for a new hold)."""
+        self.jobs.append(Job(task, args))
 
     @property
     def chat_id(self) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from core.clock import utcnow
-from tasks import runtime
+from tasks import jobs, runtime
 from tasks.app import app
 from tasks.handlers import TRANSIENT_ERRORS, apply_mailbox_entry
 from tasks.names import (
@@ -50,6 +50,7 @@ def drain_user_mailbox(self: Any, telegram_user_id: int) -> int:
         uow_factory=runtime.uow_factory(),
         now=utcnow,
         publish_send=publish_send,
+        publish_job=jobs.publish,
         admins=runtime.settings().admin_telegram_ids,
     )
     result = runtime.mailbox().drain(telegram_user_id, process)

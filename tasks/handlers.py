@@ -8,6 +8,7 @@ replies (outbox) together, and commits. Sending happens after the commit, from t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -15,16 +16,31 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import offer_wizard, registration
-from core.callbacks import AdminAction, DialogChoice, OfferManage, decode
+from core.callbacks import (
+    AdminAction,
+    Browse,
+    BuyOffer,
+    DialogChoice,
+    MyOrders,
+    OfferManage,
+    OrderAction,
+    ReleaseHold,
+    SetRadius,
+    ViewOffer,
+    decode,
+)
 from core.commands import (
     CancelDialog,
     ChooseRole,
+    FindFood,
     ListMyOffers,
     NewOffer,
     OpenAdmin,
     PressButton,
     RedeemPickup,
     SendText,
+    ShareLocation,
+    ShowMyOrders,
     ShowStats,
     ShowTodaysOrders,
     StartBot,
@@ -38,7 +54,8 @@ from core.pickup import normalize_code
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import correlation
 from tasks import business_flows as flows
-from tasks import offer_flows, pickup_flows
+from tasks import discovery_flows, offer_flows, order_flows, pickup_flows, purchase_flows
+from tasks.jobs import Job
 from tasks.mailbox import StaleFence
 
 log = structlog.get_logger(__name__)
@@ -87,6 +104,14 @@ def _store_replies(
     return ids
 
 
+@dataclass(frozen=True)
+class Effects:
+    """What to publish once a command's transaction has committed."""
+
+    outbox_ids: list[int] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+
+
 def handle_user_command(
     command: UserCommand,
     uow: SqlAlchemyUnitOfWork,
@@ -94,12 +119,12 @@ def handle_user_command(
     fence_token: int,
     now: datetime,
     admins: frozenset[int] = frozenset(),
-) -> list[int]:
-    """Apply one command; return the ids of outbox messages to send once committed."""
+) -> Effects:
+    """Apply one command; return the outbox messages to send and the jobs to publish once committed."""
     actor = command.actor
     if not uow.events.claim(UPDATE_EVENT_SOURCE, str(command.update_id), now):
         log.info("update_duplicate_skipped", update_id=command.update_id)
-        return []
+        return Effects()
     row = uow.users.upsert_from_telegram(
         telegram_user_id=actor.telegram_user_id,
         chat_id=actor.chat_id,
@@ -125,7 +150,7 @@ def handle_user_command(
     ids = _store_replies(uow, command, replies, now)
     uow.commit()
     log.info("update_handled", update_id=command.update_id, kind=command.kind, replies=len(ids))
-    return ids
+    return Effects(ids, list(ctx.jobs))
 
 
 def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
@@ -144,6 +169,20 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
         return flows.admin_action(ctx, uow, action)
     if isinstance(action, OfferManage):
         return offer_flows.manage_offer(ctx, uow, action)
+    if isinstance(action, Browse):
+        return discovery_flows.browse(ctx, uow, action)
+    if isinstance(action, SetRadius):
+        return discovery_flows.set_radius(ctx, uow, action)
+    if isinstance(action, ViewOffer):
+        return discovery_flows.view_offer(ctx, uow, action)
+    if isinstance(action, BuyOffer):
+        return purchase_flows.buy(ctx, uow, action)
+    if isinstance(action, ReleaseHold):
+        return purchase_flows.release_hold(ctx, uow, action)
+    if isinstance(action, MyOrders):
+        return order_flows.my_orders(ctx, uow, action.page)
+    if isinstance(action, OrderAction):
+        return order_flows.order_action(ctx, uow, action)
     if isinstance(command, PressButton) and not isinstance(action, DialogChoice):
         return (ctx.say("invalid_callback"),)
     if action == flows.REGISTER_AGAIN and (dialog is None or dialog.kind != registration.DIALOG_KIND):
@@ -161,6 +200,8 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
         return offer_flows.start_offer(ctx, uow)
     if isinstance(command, ListMyOffers):
         return offer_flows.list_offers(ctx, uow)
+    if isinstance(command, ShowMyOrders):
+        return order_flows.my_orders(ctx, uow, 0)
     if dialog is not None and dialog.kind in DIALOG_PREFIXES:
         choice = action if isinstance(action, DialogChoice) else None
         if choice is not None and choice.dialog != DIALOG_PREFIXES[dialog.kind]:
@@ -180,6 +221,12 @@ def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
         return (ctx.say("invalid_callback"),)
     if isinstance(command, SendText) and normalize_code(command.text) and _owns_verified_business(ctx, uow):
         return pickup_flows.redeem(ctx, uow, command.text)  # an owner typing a customer's code
+    if isinstance(command, FindFood) or (isinstance(command, ChooseRole) and command.role == "customer"):
+        if isinstance(command, ChooseRole):
+            uow.users.set_role(ctx.user.telegram_user_id, "customer", ctx.now)
+        return discovery_flows.find_food(ctx, uow)
+    if isinstance(command, ShareLocation):
+        return discovery_flows.location_shared(ctx, uow, command.latitude, command.longitude)
     if isinstance(command, ChooseRole) and command.role == "business":
         uow.users.set_role(ctx.user.telegram_user_id, "business", ctx.now)
         return flows.start_or_show_business(ctx, uow)
@@ -203,6 +250,7 @@ def apply_mailbox_entry(
     uow_factory: Callable[[], SqlAlchemyUnitOfWork],
     now: Callable[[], datetime],
     publish_send: Callable[[int], None],
+    publish_job: Callable[[Job], None],
     admins: frozenset[int] = frozenset(),
 ) -> None:
     """Process one mailbox entry end to end: handle, commit, then publish the sends.
@@ -218,7 +266,7 @@ def apply_mailbox_entry(
     with correlation(command.correlation_id):
         try:
             with uow_factory() as uow:
-                ids = handle_user_command(command, uow, fence_token=fence_token, now=now(), admins=admins)
+                effects = handle_user_command(command, uow, fence_token=fence_token, now=now(), admins=admins)
         except StaleFence:
             raise
         except Exception as exc:
@@ -226,9 +274,11 @@ def apply_mailbox_entry(
                 log.warning("update_transient_failure", update_id=command.update_id, error=type(exc).__name__)
                 raise
             log.exception("update_failed", update_id=command.update_id, kind=command.kind)
-            ids = _apologize(command, uow_factory, now())
-        for outbox_id in ids:
+            effects = Effects(_apologize(command, uow_factory, now()))
+        for outbox_id in effects.outbox_ids:
             publish_send(outbox_id)
+        for job in effects.jobs:
+            publish_job(job)
 
 
 def _apologize(

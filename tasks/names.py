@@ -11,6 +11,9 @@ QUEUE_MAINTENANCE = "maintenance"
 ALL_QUEUES = (QUEUE_INTERACTIVE, QUEUE_PAYMENTS, QUEUE_OUTBOUND, QUEUE_MAINTENANCE)
 
 DRAIN_USER_MAILBOX = "marketbot.interactive.drain_user_mailbox"
+CREATE_CHECKOUT = "marketbot.payments.create_checkout"
+PROCESS_STRIPE_EVENT = "marketbot.payments.process_stripe_event"
+EXECUTE_REFUND = "marketbot.payments.execute_refund"
 SEND_OUTBOX_MESSAGE = "marketbot.outbound.send_outbox_message"
 RESEND_PENDING_OUTBOX = "marketbot.maintenance.resend_pending_outbox"
 DRAIN_STALE_MAILBOXES = "marketbot.maintenance.drain_stale_mailboxes"

@@ -18,6 +18,7 @@ from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import hash_id
 from marketbot.settings import Settings, load_settings
 from tasks.adapters.ratelimit import TelegramRateLimiter
+from tasks.adapters.stripe_payments import StripePayments
 from tasks.adapters.telegram import BotApiSender
 from tasks.mailbox import Mailbox
 
@@ -63,3 +64,13 @@ def sender() -> BotApiSender:
         return BotApiSender(token=token, base_url=s.telegram_api_base_url, limiter=limiter, hash_id=hash_id)
 
     return _once_per_process("sender", build)
+
+
+def payments() -> StripePayments:
+    """The Stripe adapter for this process (STRIPE_SECRET_KEY, STRIPE_API_BASE_URL)."""
+
+    def build() -> StripePayments:
+        s = settings()
+        return StripePayments(secret_key=s.require("stripe_secret_key"), api_base_url=s.stripe_api_base_url)
+
+    return _once_per_process("payments", build)

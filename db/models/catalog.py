@@ -107,6 +107,16 @@ class Offer(CreatedUpdatedMixin, Base):
         # Browsing ("published and still collectable") and the expiry sweep both filter on these two.
         Index("ix_offers_status_pickup_end", "status", "pickup_end"),
         Index("ix_offers_venue_id_business_id", "venue_id", "business_id"),
+        CheckConstraint(coordinates_check(), name="coordinates"),
+        # "Offers near me": a GiST bounding-box scan over live offers only (core point type, no PostGIS).
+        Index(
+            "ix_offers_live_location",
+            text("point(longitude, latitude)"),
+            postgresql_using="gist",
+            postgresql_where=text("status = 'published' AND latitude IS NOT NULL"),
+        ),
+        # "Latest": newest live offers first.
+        Index("ix_offers_live_published_at", "published_at", postgresql_where=text("status = 'published'")),
     )
 
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
@@ -124,6 +134,9 @@ class Offer(CreatedUpdatedMixin, Base):
     dietary_tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default=text("'{}'"))
     # At most this many units per reservation (null: no limit beyond stock).
     per_order_limit: Mapped[int | None] = mapped_column(Integer)
+    # Copied from the venue at creation: distance search scans offers alone (see ix_offers_live_location).
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
     published_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
 

@@ -23,7 +23,15 @@ from db.models.base import Base, CreatedUpdatedMixin, currency_check, not_blank,
 
 RESERVATION_STATUSES: Final = ("held", "paid", "released", "expired", "cancelled")
 ORDER_STATUSES: Final = ("paid", "redeemed", "cancelled", "refunded")
-PAYMENT_STATUSES: Final = ("open", "paid", "failed", "expired", "refunded", "partially_refunded")
+PAYMENT_STATUSES: Final = (
+    "open",
+    "processing",
+    "paid",
+    "failed",
+    "expired",
+    "refunded",
+    "partially_refunded",
+)
 
 
 class Reservation(CreatedUpdatedMixin, Base):
@@ -54,6 +62,8 @@ class Reservation(CreatedUpdatedMixin, Base):
     currency: Mapped[str] = mapped_column(CHAR(3))
     # The Buy command's key: a double tap or a redelivered task finds the existing hold instead of a second.
     idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    # The buyer's message that shows this hold and its Pay button; edited once the hold is paid or ends.
+    chat_message_id: Mapped[int | None]
 
     items: Mapped[list[ReservationItem]] = relationship(
         back_populates="reservation", cascade="all, delete-orphan", order_by="ReservationItem.offer_item_id"
@@ -136,8 +146,9 @@ class Payment(CreatedUpdatedMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    # One Checkout Session per hold, as its idempotency key (checkout-<reservation id>) already promises.
     reservation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("reservations.id", ondelete="RESTRICT"), index=True
+        ForeignKey("reservations.id", ondelete="RESTRICT"), unique=True
     )
     order_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("orders.id", ondelete="RESTRICT"), index=True
@@ -153,3 +164,45 @@ class Payment(CreatedUpdatedMixin, Base):
     checkout_url: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
+
+
+REFUND_STATUSES: Final = ("requested", "succeeded", "failed")
+REFUND_REASONS: Final = ("offer_cancelled", "customer_cancelled", "paid_after_release", "operator")
+
+
+class Refund(CreatedUpdatedMixin, Base):
+    """A full refund of one payment: requested in the deciding transaction, executed by a payments task.
+
+    One per payment (unique), with a Stripe idempotency key derived from the payment: however often the
+    decision or the task repeats, Stripe sees one refund.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint(one_of("status", REFUND_STATUSES), name="status"),
+        CheckConstraint(one_of("reason", REFUND_REASONS), name="reason"),
+        CheckConstraint(currency_check(), name="currency"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        CheckConstraint(
+            "status <> 'succeeded' OR (stripe_refund_id IS NOT NULL AND succeeded_at IS NOT NULL)",
+            name="succeeded_has_stripe_id",
+        ),
+        # The sweep that retries refunds whose task was lost.
+        Index("ix_refunds_requested_created_at", "created_at", postgresql_where=text("status = 'requested'")),
+    )
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="RESTRICT"), unique=True)
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'requested'"))
+    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    stripe_refund_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    succeeded_at: Mapped[datetime | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import CheckConstraint, Identity, Text, text
+from sqlalchemy import CheckConstraint, Identity, Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models.base import Base, CreatedUpdatedMixin, coordinates_check, one_of
@@ -20,6 +20,9 @@ class User(CreatedUpdatedMixin, Base):
         CheckConstraint(one_of("role", USER_ROLES), name="role"),
         CheckConstraint(coordinates_check(), name="coordinates"),
         CheckConstraint("fence_token >= 0", name="fence_token_non_negative"),
+        CheckConstraint(
+            "search_radius_m IS NULL OR search_radius_m BETWEEN 100 AND 100000", name="search_radius_range"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
@@ -33,6 +36,8 @@ class User(CreatedUpdatedMixin, Base):
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
     location_updated_at: Mapped[datetime | None]
+    # The distance limit the customer picked for "offers near me" (null: core.discovery's default).
+    search_radius_m: Mapped[int | None] = mapped_column(Integer)
     # Set when Telegram answers 403 (the user blocked the bot): senders skip them instead of retrying.
     unreachable_at: Mapped[datetime | None]
     # Set by an operator for abuse (e.g. reserving and never paying); such users can browse but not reserve.

@@ -15,7 +15,8 @@ from core.commands import Actor, ChooseRole, SendText, StartBot, dump_command
 from db.models import OutboxMessage, User
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
-from tasks.handlers import apply_mailbox_entry, handle_user_command
+from tasks.handlers import Effects, apply_mailbox_entry, handle_user_command
+from tasks.jobs import Job
 from tasks.mailbox import StaleFence
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -51,13 +52,17 @@ def _outbox(uow_factory: UowFactory, user: int) -> list[Queued]:
         return [Queued(r.id, r.method, dict(r.payload)) for r in rows]
 
 
+def _no_jobs(job: Job) -> None:
+    raise AssertionError(f"no job expected here, got {job}")
+
+
 def test_start_stores_the_user_and_queues_the_welcome(uow_factory: UowFactory) -> None:
     user = random.randint(5 * 10**9, 6 * 10**9)  # beyond 32 bits
     with uow_factory() as uow:
-        ids = handle_user_command(StartBot(**_base(user)), uow, fence_token=1, now=NOW)
+        effects = handle_user_command(StartBot(**_base(user)), uow, fence_token=1, now=NOW)
 
     (message,) = _outbox(uow_factory, user)
-    assert ids == [message.id]
+    assert effects.outbox_ids == [message.id] and effects.jobs == []
     assert message.method == "sendMessage" and "Welcome" in message.payload["text"]
     with uow_factory() as uow:
         stored = uow.users.get_by_telegram_id(user)
@@ -72,7 +77,7 @@ def test_a_redelivered_update_changes_nothing_and_queues_nothing(uow_factory: Uo
     with uow_factory() as uow:
         again = handle_user_command(command, uow, fence_token=2, now=NOW)
 
-    assert len(first) == 1 and again == []
+    assert len(first.outbox_ids) == 1 and again == Effects()
     assert len(_outbox(uow_factory, user)) == 1
 
 
@@ -111,7 +116,12 @@ def test_a_bug_while_handling_apologizes_once_and_unblocks_the_mailbox(
     published: list[int] = []
     for _ in range(2):  # the drain is retried: still one apology
         apply_mailbox_entry(
-            dump_command(command), 1, uow_factory=uow_factory, now=lambda: NOW, publish_send=published.append
+            dump_command(command),
+            1,
+            uow_factory=uow_factory,
+            now=lambda: NOW,
+            publish_send=published.append,
+            publish_job=_no_jobs,
         )
 
     (apology,) = _outbox(uow_factory, user)
@@ -131,13 +141,19 @@ def test_a_database_outage_is_raised_for_a_retry(uow_factory: UowFactory, databa
             uow_factory=lambda: SqlAlchemyUnitOfWork(broken),
             now=lambda: NOW,
             publish_send=lambda _id: None,
+            publish_job=_no_jobs,
         )
 
 
 def test_malformed_mailbox_entry_is_discarded_without_effects(uow_factory: UowFactory) -> None:
     published: list[int] = []
     apply_mailbox_entry(
-        '{"kind": "nope"}', 1, uow_factory=uow_factory, now=lambda: NOW, publish_send=published.append
+        '{"kind": "nope"}',
+        1,
+        uow_factory=uow_factory,
+        now=lambda: NOW,
+        publish_send=published.append,
+        publish_job=_no_jobs,
     )
     assert published == []
     with uow_factory() as uow:

@@ -61,6 +61,8 @@ def add_bakery_offer(
         business_id=business.id,
         venue_id=venue.id,
         title="End-of-day bread bag",
+        latitude=venue.latitude,
+        longitude=venue.longitude,
         status="published",
         published_at=now,
         pickup_start=now + timedelta(hours=1),
