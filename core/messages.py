@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from core.callbacks import MAX_CALLBACK_BYTES
 
+# Outbox payload field of a sendPhoto whose photo is a QR code of this text (no Bot API field has this name).
+QR_PAYLOAD_FIELD = "marketbot_qr_data"
+
 
 @dataclass(frozen=True)
 class InlineButton:
@@ -64,6 +67,9 @@ class Reply:
     edit_message_id: int | None = None
     # A Telegram file_id: sent as a photo with `text` as its caption (≤ 1024 characters).
     photo: str | None = None
+    # Text to render as a QR code image and send as a photo with `text` as its caption (a pickup code's
+    # deep link). The PNG is drawn by the Bot API sender at send time, so the outbox stores only this text.
+    qr_data: str | None = None
     kind: Literal["message"] = field(default="message")
 
     def to_bot_api(self) -> tuple[str, dict[str, Any]]:
@@ -82,6 +88,11 @@ class Reply:
             markup = {"remove_keyboard": True}
         if markup is not None:
             payload["reply_markup"] = markup
+        if self.qr_data is not None:
+            payload["caption"] = payload.pop("text")
+            del payload["link_preview_options"]
+            payload[QR_PAYLOAD_FIELD] = self.qr_data
+            return "sendPhoto", payload
         if self.photo is not None:
             payload["caption"] = payload.pop("text")
             del payload["link_preview_options"]
