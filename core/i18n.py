@@ -10,12 +10,18 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
-from core.locales import en, en_offers, en_orders, en_purchase
+from core.locales import en, en_discovery, en_offers, en_orders, en_purchase
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "id", "th", "vi", "ms", "zh-Hans")
 DEFAULT_LANGUAGE = "en"
 
-_ENGLISH: dict[str, str] = {**en.MESSAGES, **en_offers.MESSAGES, **en_purchase.MESSAGES, **en_orders.MESSAGES}
+_ENGLISH: dict[str, str] = {
+    **en.MESSAGES,
+    **en_offers.MESSAGES,
+    **en_purchase.MESSAGES,
+    **en_orders.MESSAGES,
+    **en_discovery.MESSAGES,
+}
 _CATALOGS: dict[str, Mapping[str, str]] = {"en": _ENGLISH}
 
 # Telegram sends IETF tags as clients report them ("zh-hans", "zh-CN", "in" for Indonesian on old Androids).
