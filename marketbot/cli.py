@@ -72,12 +72,37 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_beat(args: argparse.Namespace) -> int:
     settings = _settings("redis_url")
+    import signal
+
+    import redis
+
+    from marketbot.beat_leader import BeatLeader
     from tasks.app import app
 
+    # Exactly one beat schedules: a second one waits here until the first stops or dies.
+    leader = BeatLeader(redis.Redis.from_url(settings.require("redis_url")))
+    lost = False
+
+    def on_lost() -> None:
+        nonlocal lost
+        lost = True
+        os.kill(os.getpid(), signal.SIGTERM)  # beat shuts down cleanly; a supervisor restarts us to wait
+
+    def stop(_signum: int, _frame: object) -> None:
+        # Unwinds through `finally`, which hands the lease back at once; 3 tells a supervisor we lost it.
+        raise SystemExit(3 if lost else 0)
+
+    signal.signal(signal.SIGTERM, stop)
+    if not leader.wait_until_leader():
+        return 0
+    leader.keep_renewing(on_lost)
     os.makedirs(settings.data_dir, exist_ok=True)
     schedule_file = os.path.join(settings.data_dir, "celerybeat-schedule")
-    app.start(argv=["beat", "--loglevel", args.loglevel, "-s", schedule_file])
-    return 0
+    try:
+        app.start(argv=["beat", "--loglevel", args.loglevel, "-s", schedule_file])
+    finally:
+        leader.release()
+    return 3 if lost else 0
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
