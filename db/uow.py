@@ -22,6 +22,7 @@ from typing import Self
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.business_repositories import BusinessRepository, DialogRepository
+from db.discovery_repositories import DiscoveryRepository
 from db.offer_repositories import OfferRepository
 from db.order_repositories import OrderRepository
 from db.refund_repositories import RefundRepository
@@ -41,6 +42,7 @@ class SqlAlchemyUnitOfWork:
     orders: OrderRepository
     reservations: ReservationRepository
     refunds: RefundRepository
+    discovery: DiscoveryRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
@@ -57,6 +59,7 @@ class SqlAlchemyUnitOfWork:
         self.orders = OrderRepository(self.session)
         self.reservations = ReservationRepository(self.session)
         self.refunds = RefundRepository(self.session)
+        self.discovery = DiscoveryRepository(self.session)
         return self
 
     def __exit__(
