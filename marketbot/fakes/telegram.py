@@ -102,6 +102,11 @@ class FakeTelegram(FakeTelegramServer):
             found = (self._state.message(user_id, i) for i in ids)
             return [copy.deepcopy(m) for m in found if m is not None]
 
+    def uploaded_file(self, file_id: str) -> UploadedFile:
+        """The upload behind any file_id of a photo the bot uploaded (KeyError if it wasn't one)."""
+        with self._state.lock:
+            return self._state.uploads[file_id]
+
     def _install_extra_routes(self, app: web.Application) -> None:
         install_sandbox_routes(app, self)
 

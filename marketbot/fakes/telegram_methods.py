@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from marketbot.fakes.telegram_images import image_size
 from marketbot.fakes.telegram_params import (
     chat_id_param,
     formatted_param,
@@ -167,10 +168,11 @@ def _send_photo(state: FakeTelegramState, token: str, params: dict[str, Any], no
     caption, entities = formatted_param(params, "caption")
     markup = reply_markup_param(params)
     _check_blocked(state, chat_id)
+    size = image_size(photo.data) if isinstance(photo, UploadedFile) else None
     state.check_flood(chat_id, now)
     message = _new_message(state, chat_id, params)
-    if isinstance(photo, UploadedFile):
-        message["photo"] = state.photo_sizes(None, photo.size)
+    if isinstance(photo, UploadedFile) and size is not None:
+        message["photo"] = state.uploaded_photo_sizes(photo, *size)
     else:
         message["photo"] = state.photo_sizes(str(photo), 0)
     _set_formatted(message, "caption", caption, entities)

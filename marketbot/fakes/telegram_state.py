@@ -55,6 +55,8 @@ DEFAULT_UPDATE_TYPES = frozenset(
         "removed_chat_boost",
     }
 )
+# Telegram stores an uploaded photo in sizes that fit these boxes (s, m, x, y, w), never larger than sent.
+_PHOTO_BOXES = (90, 320, 800, 1280, 2560)
 ALL_UPDATE_TYPES = DEFAULT_UPDATE_TYPES | {"chat_member", "message_reaction", "message_reaction_count"}
 
 
@@ -184,6 +186,7 @@ class FakeTelegramState:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.photos: dict[str, list[dict[str, Any]]] = {}
+        self.uploads: dict[str, UploadedFile] = {}  # every file_id of an uploaded photo -> what was sent
         self.poll_generation = 0
         self.per_chat_window = SlidingWindow()
         self.global_window = SlidingWindow()
@@ -363,6 +366,30 @@ class FakeTelegramState:
             self.photos[size["file_id"]] = sizes
         if reference:
             self.photos[reference] = sizes
+        return [dict(p) for p in sizes]
+
+    def uploaded_photo_sizes(self, upload: UploadedFile, width: int, height: int) -> list[dict[str, Any]]:
+        """The PhotoSize list Telegram makes of an uploaded photo: thumbnails that fit 90, 320, 800, 1280 and
+        2560 px boxes, up to and including the original size; the upload is kept under each new file_id."""
+        unique = secrets.token_urlsafe(9)
+        sizes: list[dict[str, Any]] = []
+        for index, box in enumerate(_PHOTO_BOXES):
+            scale = min(1.0, box / max(width, height))
+            w, h = max(1, round(width * scale)), max(1, round(height * scale))
+            sizes.append(
+                {
+                    "file_id": f"AgACAgIAAxkDAAI{secrets.token_urlsafe(48)}",
+                    "file_unique_id": f"AQAD{unique}{index}",
+                    "width": w,
+                    "height": h,
+                    "file_size": max(1, upload.size * w * h // (width * height)),
+                }
+            )
+            if scale == 1.0:
+                break
+        for size in sizes:
+            self.photos[size["file_id"]] = sizes
+            self.uploads[size["file_id"]] = upload
         return [dict(p) for p in sizes]
 
     @staticmethod

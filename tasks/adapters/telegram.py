@@ -56,9 +56,11 @@ from aiogram.methods import (
     SendPhoto,
     TelegramMethod,
 )
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 from pydantic import ValidationError
 
+from core.messages import QR_PAYLOAD_FIELD
+from tasks.adapters.qr import QR_FILENAME, qr_png
 from tasks.adapters.ratelimit import TelegramRateLimiter
 from tasks.adapters.telegram_plan import SUPPORTED_METHODS, Call, Rejected, merge_rest, plan_calls
 
@@ -237,8 +239,11 @@ class BotApiSender:
             time.sleep(wait)
 
     def _call(self, call: Call) -> SendResult:
+        payload = _with_uploads(call.payload)
+        if isinstance(payload, Rejected):
+            return payload
         try:
-            method = METHODS[call.method].model_validate(call.payload)
+            method = METHODS[call.method].model_validate(payload)
         except ValidationError as exc:
             # Field paths only: the error's own text would quote the offending values.
             fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
@@ -298,6 +303,28 @@ class BotApiSender:
             log.info("telegram_blocked", **fields)
         else:
             log.warning("telegram_rejected", **fields)
+
+
+# -- uploads: files the outbox stores as a recipe, made at send time ----------------------------------------
+
+
+def _with_uploads(payload: dict[str, Any]) -> dict[str, Any] | Rejected:
+    """The payload as aiogram should send it: a QR code's text becomes an uploaded PNG photo.
+
+    Drawn here, on every attempt, from the text the outbox stored: the same text draws the same bytes.
+    """
+    if QR_PAYLOAD_FIELD not in payload:
+        return payload
+    if payload.get("photo") is not None:
+        return Rejected("a photo can't be both a file_id and a QR code")
+    data = payload[QR_PAYLOAD_FIELD]
+    try:
+        png = qr_png(data if isinstance(data, str) else "")
+    except ValueError as exc:  # nothing to encode, or too long for any QR version
+        return Rejected(f"qr code: {exc}")
+    fields = {k: v for k, v in payload.items() if k != QR_PAYLOAD_FIELD}
+    fields["photo"] = BufferedInputFile(png, filename=QR_FILENAME)
+    return fields
 
 
 # -- planning: turn one stored call into the calls that fit Telegram's limits -------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -22,7 +23,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+import segno
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -48,6 +51,16 @@ from marketbot.fakes.telegram_text import EntityParseError, parse_formatted
 
 TOKEN = "123456:TEST-token"
 USER = 5550001
+# The smallest JPEG the fake reads as one: start of image, a baseline frame header (800x600, one
+# component), end of image. Telegram would also decode the scan; the fake only reads the size.
+JPEG_800x600 = (
+    b"\xff\xd8"
+    + b"\xff\xc0\x00\x0b\x08"
+    + (600).to_bytes(2, "big")
+    + (800).to_bytes(2, "big")
+    + b"\x01\x01\x11\x00"
+    + b"\xff\xd9"
+)
 
 
 @pytest.fixture
@@ -73,6 +86,12 @@ def run(fake: FakeTelegram, scenario: Callable[[Bot], Any]) -> Any:
             return await scenario(bot)
 
     return asyncio.run(main())
+
+
+def _png(code: segno.QRCode, *, scale: int) -> bytes:
+    out = io.BytesIO()
+    code.save(out, kind="png", scale=scale, border=4)
+    return out.getvalue()
 
 
 def keyboard(data: str) -> InlineKeyboardMarkup:
@@ -166,7 +185,7 @@ def test_edit_to_identical_content_is_not_modified(fake: FakeTelegram) -> None:
 def test_send_photo_by_file_id_and_upload(fake: FakeTelegram) -> None:
     async def scenario(bot: Bot) -> tuple[Message, Message]:
         by_id = await bot.send_photo(USER, "AgACAgIAAxkBAAIBZ2Zexisting", caption="Croissants")
-        uploaded = await bot.send_photo(USER, BufferedInputFile(b"\xff\xd8jpeg-bytes", filename="p.jpg"))
+        uploaded = await bot.send_photo(USER, BufferedInputFile(JPEG_800x600, filename="p.jpg"))
         with pytest.raises(TelegramBadRequest, match="message caption is too long"):
             await bot.send_photo(USER, "AgACAgIAAxkBAAIBZ2Zexisting", caption="c" * 1025)
         return by_id, uploaded
@@ -178,7 +197,79 @@ def test_send_photo_by_file_id_and_upload(fake: FakeTelegram) -> None:
     first, second, _ = fake.calls("sendPhoto")
     assert first.params["photo"] == "AgACAgIAAxkBAAIBZ2Zexisting"
     assert isinstance(second.params["photo"], UploadedFile)
-    assert second.params["photo"].data == b"\xff\xd8jpeg-bytes"
+    assert second.params["photo"].data == JPEG_800x600
+    assert [(p.width, p.height) for p in uploaded.photo] == [(90, 68), (320, 240), (800, 600)]
+
+
+def test_an_uploaded_photo_is_kept_under_its_new_file_ids(fake: FakeTelegram) -> None:
+    code = segno.make_qr("https://t.me/marketbot_test_bot?start=pk_1")
+    png = _png(code, scale=10)
+    side, _ = code.symbol_size(scale=10, border=4)
+
+    async def scenario(bot: Bot) -> Message:
+        return await bot.send_photo(USER, BufferedInputFile(png, filename="qr.png"), caption="Pickup")
+
+    sent = run(fake, scenario)
+
+    assert sent.photo is not None and sent.caption == "Pickup"
+    largest = sent.photo[-1]
+    assert side > 320
+    assert (largest.width, largest.height) == (side, side)  # never scaled up past what was sent
+    assert [p.width for p in sent.photo] == [90, 320, side]
+    assert all(fake.uploaded_file(p.file_id).data == png for p in sent.photo)
+    resent = run(fake, lambda bot: bot.send_photo(USER, largest.file_id))
+    assert resent.photo == sent.photo  # a file_id Telegram issued sends the same photo again
+
+
+def test_a_photo_can_be_uploaded_directly_as_the_photo_field(fake: FakeTelegram) -> None:
+    png = _png(segno.make_qr("pk_2"), scale=4)
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(USER))
+    form.add_field("photo", png, filename="qr.png", content_type="image/png")
+
+    async def post() -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{fake.base_url}/bot{TOKEN}/sendPhoto", data=form) as response,
+        ):
+            return dict(await response.json())
+
+    body = asyncio.run(post())
+
+    assert body["ok"] is True
+    file_id = body["result"]["photo"][-1]["file_id"]
+    assert fake.uploaded_file(file_id).data == png
+    [call] = fake.calls("sendPhoto")
+    assert isinstance(call.params["photo"], UploadedFile) and call.params["photo"].filename == "qr.png"
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", "file must be non-empty"),
+        (b"%PDF-1.7 not a photo", "IMAGE_PROCESS_FAILED"),
+        (b"\xff\xd8 a JPEG start and nothing else", "IMAGE_PROCESS_FAILED"),
+        ("truncated-png", "IMAGE_PROCESS_FAILED"),
+        ("corrupt-png", "IMAGE_PROCESS_FAILED"),
+        (b"GIF89a" + (2000).to_bytes(2, "little") + (10).to_bytes(2, "little"), "PHOTO_INVALID_DIMENSIONS"),
+    ],
+)
+def test_an_upload_telegram_cant_read_as_a_photo_is_refused(
+    fake: FakeTelegram, data: bytes | str, error: str
+) -> None:
+    png = _png(segno.make_qr("pk_3"), scale=2)
+    if data == "truncated-png":
+        data = png[: len(png) // 2]
+    elif data == "corrupt-png":
+        data = png[:40] + bytes([png[40] ^ 0xFF]) + png[41:]  # one flipped byte fails the chunk's CRC
+    assert isinstance(data, bytes)
+
+    async def scenario(bot: Bot) -> None:
+        with pytest.raises(TelegramBadRequest, match=error):
+            await bot.send_photo(USER, BufferedInputFile(data, filename="photo.png"))
+
+    run(fake, scenario)
+    assert fake.bot_messages(USER) == []
 
 
 # -- validation with Telegram's texts ---------------------------------------------------------------------

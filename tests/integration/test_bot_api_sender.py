@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 import redis
+import segno
 from structlog.testing import capture_logs
 
+from core.messages import QR_PAYLOAD_FIELD, InlineButton, Reply
 from core.telegram_limits import MAX_CAPTION_CHARS, MAX_TEXT_CHARS, visible_length
-from marketbot.fakes.telegram import FakeTelegram
+from marketbot.fakes.telegram import FakeTelegram, UploadedFile
+from tasks.adapters.qr import QR_BORDER, QR_ERROR, QR_SCALE
 from tasks.adapters.ratelimit import TelegramRateLimiter
 from tasks.adapters.telegram import (
     FLOOD_CONTROL,
@@ -24,9 +27,11 @@ from tasks.adapters.telegram import (
     RetryLater,
     Sent,
 )
+from tests.support.png import PNG_SIGNATURE, png_size, qr_modules
 
 TOKEN = "123456:TEST"
 KEYBOARD = {"inline_keyboard": [[{"text": "Reserve", "callback_data": "r:b:17"}]]}
+PICKUP_LINK = "https://t.me/marketbot_test_bot?start=pk_7Q2M9XK4"
 
 
 @pytest.fixture(scope="module")
@@ -337,3 +342,93 @@ def test_no_message_text_or_chat_id_is_logged(sender: BotApiSender, fake: FakeTe
     assert secret_text not in dumped
     assert str(chat_id) not in dumped
     assert all(entry["chat"] == "redacted" for entry in logs)
+
+
+# -- pickup QR codes: drawn at send time, uploaded as a photo ---------------------------------------------
+
+
+def _qr_reply(chat_id: int, caption: str = "<b>Your pickup code</b>\nShow this at the counter.") -> Any:
+    keyboard = ((InlineButton("My orders", callback_data="o:list"),),)
+    return Reply(chat_id, caption, inline_keyboard=keyboard, qr_data=PICKUP_LINK).to_bot_api()
+
+
+def _uploaded_png(call: Any) -> bytes:
+    photo = call.params["photo"]
+    assert isinstance(photo, UploadedFile), "the QR code must be uploaded as a file"
+    return photo.data
+
+
+def _modules_of(text: str) -> list[list[bool]]:
+    return [[bool(v) for v in row] for row in segno.make_qr(text, error=QR_ERROR).matrix]
+
+
+def test_a_qr_reply_arrives_as_an_uploaded_png_photo_with_our_caption(
+    sender: BotApiSender, fake: FakeTelegram, chat_id: int
+) -> None:
+    method, payload = _qr_reply(chat_id)
+    assert method == "sendPhoto" and "photo" not in payload  # the outbox stores the text, not an image
+
+    result = sender.send(method, payload)
+
+    assert isinstance(result, Sent)
+    [call] = fake.calls("sendPhoto")
+    assert QR_PAYLOAD_FIELD not in call.params  # our own field never reaches Telegram
+    assert call.params["caption"] == payload["caption"] and call.params["parse_mode"] == "HTML"
+    assert call.params["reply_markup"] == payload["reply_markup"]
+    png = _uploaded_png(call)
+    assert png.startswith(PNG_SIGNATURE)
+    width, height = png_size(png)
+    assert width == height >= 290  # 10 px per module: big enough to scan from a phone screen
+    # What a phone would scan: the pixels are exactly the QR code of the pickup link.
+    assert qr_modules(png, scale=QR_SCALE, border=QR_BORDER) == _modules_of(PICKUP_LINK)
+    message = call.response["result"]
+    assert message["message_id"] == result.message_id
+    assert message["caption"] == "Your pickup code\nShow this at the counter."
+    assert fake.uploaded_file(message["photo"][-1]["file_id"]).data == png
+
+
+def test_a_qr_photo_with_a_long_caption_is_followed_by_the_rest_as_a_message(
+    sender: BotApiSender, fake: FakeTelegram, chat_id: int
+) -> None:
+    caption = "<b>Your pickup code</b>\n\n" + "Bring a bag; the bakery closes at six. " * 40
+    method, payload = _qr_reply(chat_id, caption)
+
+    result = sender.send(method, payload)
+
+    assert isinstance(result, Sent)
+    [photo] = fake.calls("sendPhoto")
+    [follow_up] = fake.calls("sendMessage")
+    assert _uploaded_png(photo).startswith(PNG_SIGNATURE)
+    assert visible_length(photo.params["caption"]) <= MAX_CAPTION_CHARS
+    assert "reply_markup" not in photo.params
+    assert follow_up.params["reply_markup"] == payload["reply_markup"]
+    assert QR_PAYLOAD_FIELD not in follow_up.params
+    assert (photo.params["caption"] + " " + follow_up.params["text"]).split() == caption.split()
+
+
+@pytest.mark.parametrize("status", [429, 502])
+def test_a_retried_qr_photo_uploads_the_same_image(
+    sender: BotApiSender, fake: FakeTelegram, chat_id: int, status: int
+) -> None:
+    method, payload = _qr_reply(chat_id)
+    fake.fail_next("sendPhoto", status=status, retry_after=1 if status == 429 else None)
+
+    first = sender.send(method, payload)
+    second = sender.send(method, payload)  # what the outbox does: the stored payload, again
+
+    assert isinstance(first, RetryLater)
+    assert isinstance(second, Sent)
+    failed, delivered = fake.calls("sendPhoto")
+    assert (failed.status, delivered.status) == (status, 200)
+    assert _uploaded_png(failed) == _uploaded_png(delivered)
+
+
+def test_a_qr_reply_with_nothing_to_encode_is_rejected_without_calling_telegram(
+    sender: BotApiSender, fake: FakeTelegram, chat_id: int
+) -> None:
+    method, payload = _qr_reply(chat_id)
+
+    result = sender.send(method, {**payload, QR_PAYLOAD_FIELD: ""})
+
+    assert isinstance(result, Rejected)
+    assert fake.calls() == []
