@@ -12,7 +12,7 @@ from db.models.catalog import (
     Venue,
 )
 from db.models.dialogs import Dialog
-from db.models.reliability import OUTBOX_METHODS, OUTBOX_STATUSES, OutboxMessage, ProcessedEvent
+from db.models.reliability import OUTBOX_METHODS, OUTBOX_STATUSES, DeadLetter, OutboxMessage, ProcessedEvent
 from db.models.sales import (
     ORDER_STATUSES,
     PAYMENT_STATUSES,
@@ -45,6 +45,7 @@ __all__ = [
     "AuditLogEntry",
     "Base",
     "Business",
+    "DeadLetter",
     "Dialog",
     "Offer",
     "OfferItem",

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import CheckConstraint, Identity, Index, Integer, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.telegram_limits import OUTBOX_METHODS as OUTBOX_METHODS
@@ -73,3 +74,35 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     # When we stopped trying: dropped (e.g. the user blocked the bot) or failed after bounded retries.
     abandoned_at: Mapped[datetime | None]
+
+
+class DeadLetter(Base):
+    """A task that failed for good (bounded retries exhausted, or an error retrying cannot fix).
+
+    Operators list them with `marketbot dead-letters` and replay them once the cause is fixed; every task is
+    idempotent, so a replay of something that half-happened is safe.
+    """
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        CheckConstraint(not_blank("task_name"), name="task_name_not_blank"),
+        CheckConstraint("jsonb_typeof(args) = 'array'", name="args_is_array"),
+        CheckConstraint("jsonb_typeof(kwargs) = 'object'", name="kwargs_is_object"),
+        # The operator's list: the ones not replayed yet, newest first.
+        Index("ix_dead_letters_open_failed_at", "failed_at", postgresql_where=text("replayed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    # A redelivered failure of the same message is recorded once.
+    task_id: Mapped[str] = mapped_column(Text, unique=True)
+    task_name: Mapped[str] = mapped_column(Text)
+    args: Mapped[Any] = mapped_column(JSONB)
+    kwargs: Mapped[dict[str, Any]]
+    exception_type: Mapped[str] = mapped_column(Text)
+    # The exception's message, cut short; tracebacks go to the error log, never to a table.
+    exception_message: Mapped[str | None] = mapped_column(Text)
+    retries: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    correlation_id: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    replayed_at: Mapped[datetime | None]
+    replay_task_id: Mapped[str | None] = mapped_column(Text)

@@ -68,7 +68,7 @@ def test_schema_matches_models_after_migration(database_url: str, engine: Engine
     differences = _differences(engine)
     # Then there is nothing left to migrate
     assert differences == []
-    assert current(database_url) == head() == "0003"
+    assert current(database_url) == head() == "0004"
 
 
 def test_migration_builds_the_same_constraints_and_indexes_as_the_models(database_url: str) -> None:
