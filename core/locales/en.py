@@ -14,6 +14,7 @@ MESSAGES: dict[str, str] = {
     "help": (
         "<b>How MarketBot works</b>\n\n"
         "/start — choose what you want to do\n"
+        "/find — food near you · /orders — your orders and pickup codes\n"
         "/help — this message\n"
         "/cancel — leave what you are doing\n"
         "/newoffer — post an offer (verified businesses)\n"
