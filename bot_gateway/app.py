@@ -18,6 +18,7 @@ from celery import Celery
 from bot_gateway import health
 from bot_gateway.enqueue import Enqueuer
 from bot_gateway.ingest import Ingestor
+from bot_gateway.menu import register_menu
 from bot_gateway.metrics import WEBHOOK_REQUESTS
 from bot_gateway.polling import ALLOWED_UPDATES, poll_updates
 from bot_gateway.routers import build_routers
@@ -104,11 +105,16 @@ def create_app(
             poller = asyncio.create_task(poll_updates(bot, ingestor, stop))
         elif settings.public_base_url:
             await _register_webhook(bot, settings)
+        # In the background: the menu is cosmetic and must not delay serving updates.
+        menu = asyncio.create_task(register_menu(bot))
         log.info("gateway_started", mode="polling" if use_polling else "webhook")
         try:
             yield
         finally:
             stop.set()
+            menu.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await menu
             if poller is not None:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
