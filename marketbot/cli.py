@@ -6,6 +6,7 @@
     marketbot worker         a Celery worker (--queues interactive,payments,outbound,maintenance)
     marketbot beat           the periodic scheduler (run exactly one)
     marketbot migrate        apply database migrations
+    marketbot dead-letters   list tasks that failed for good; `replay ID…` / `replay --all` re-runs them
     marketbot flower         Celery Flower (requires FLOWER_BASIC_AUTH)
     marketbot check-config   validate configuration and exit
     marketbot fake-telegram  run the local Telegram Bot API stand-in
@@ -105,6 +106,57 @@ def cmd_beat(args: argparse.Namespace) -> int:
     return 3 if lost else 0
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    settings = _settings("database_url")
+    from core.clock import utcnow
+    from db.session import make_engine, make_session_factory
+    from db.uow import SqlAlchemyUnitOfWork
+    from tasks.dead_letters import replay
+
+    factory = make_session_factory(make_engine(settings.sqlalchemy_url))
+
+    def uow() -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(factory)
+
+    if args.action == "list":
+        with uow() as u:
+            letters = u.dead_letters.open(limit=args.limit)
+            if not letters:
+                print("no dead letters")
+                return 0
+            print(f"{'id':>6}  {'failed at (UTC)':19}  {'task':45}  {'error':24}  correlation id")
+            for d in letters:
+                print(
+                    f"{d.id:>6}  {d.failed_at:%Y-%m-%d %H:%M:%S}  {d.task_name:45}  "
+                    f"{d.exception_type:24}  {d.correlation_id or '-'}"
+                )
+                if args.verbose:
+                    print(f"        args={d.args} kwargs={d.kwargs} retries={d.retries}")
+                    print(f"        {d.exception_message or ''}")
+        return 0
+    from tasks.app import app
+
+    def send(name: str, task_args: list[object], kwargs: dict[str, object]) -> str:
+        return str(app.send_task(name, args=task_args, kwargs=kwargs).id)
+
+    if args.all:
+        with uow() as u:
+            ids = [d.id for d in u.dead_letters.open(limit=10_000)]
+    else:
+        ids = args.ids
+    if not ids:
+        raise ConfigError("dead-letters replay: give dead letter ids, or --all")
+    failed = 0
+    for dead_letter_id in ids:
+        new_id = replay(uow, dead_letter_id, send_task=send, now=utcnow())
+        if new_id is None:
+            print(f"{dead_letter_id}: not found or already replayed")
+            failed += 1
+        else:
+            print(f"{dead_letter_id}: replayed as task {new_id}")
+    return 1 if failed else 0
+
+
 def cmd_migrate(_args: argparse.Namespace) -> int:
     settings = _settings("database_url")
     from db.migrate import upgrade
@@ -187,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--loglevel", default="INFO")
     bt.set_defaults(func=cmd_beat)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    dl = sub.add_parser("dead-letters", help="list or replay tasks that failed for good")
+    dl_sub = dl.add_subparsers(dest="action")
+    dl.set_defaults(func=cmd_dead_letters, action="list", limit=50, verbose=False)
+    dl_list = dl_sub.add_parser("list", help="open dead letters, newest first (the default)")
+    dl_list.add_argument("--limit", type=int, default=50)
+    dl_list.add_argument("-v", "--verbose", action="store_true", help="show arguments and error messages")
+    dl_replay = dl_sub.add_parser("replay", help="publish the tasks again with the same arguments")
+    dl_replay.add_argument("ids", nargs="*", type=int)
+    dl_replay.add_argument("--all", action="store_true", help="replay every open dead letter")
     sub.add_parser("flower", help="run Flower (requires FLOWER_BASIC_AUTH)").set_defaults(func=cmd_flower)
     sub.add_parser("check-config", help="validate configuration").set_defaults(func=cmd_check_config)
     ft = sub.add_parser("fake-telegram", help="run the local Telegram Bot API stand-in")

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from core.clock import utcnow
+from tasks import dead_letters as _dead_letters  # noqa: F401 - connects task_failure in every worker
 from tasks import jobs, runtime
 from tasks.app import app
 from tasks.handlers import TRANSIENT_ERRORS, apply_mailbox_entry
