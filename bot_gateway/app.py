@@ -15,7 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from celery import Celery
 
-from bot_gateway import health
+from bot_gateway import health, stripe_webhook
 from bot_gateway.enqueue import Enqueuer
 from bot_gateway.ingest import Ingestor
 from bot_gateway.menu import register_menu
@@ -50,7 +50,7 @@ async def _observe(
         status = exc.status
         raise
     finally:
-        if request.path in (WEBHOOK_PATH, "/stripe/webhook"):
+        if request.path in (WEBHOOK_PATH, stripe_webhook.STRIPE_WEBHOOK_PATH):
             WEBHOOK_REQUESTS.labels(request.path, str(status)).inc()
             log.debug(
                 "http_request",
@@ -72,6 +72,7 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_observe])
     app[SECRET_KEY] = settings.telegram_webhook_secret
     app.router.add_post(WEBHOOK_PATH, telegram_webhook)
+    stripe_webhook.install(app, settings, celery_app)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

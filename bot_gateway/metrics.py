@@ -17,3 +17,8 @@ ENQUEUE_SECONDS = Histogram(
     "Time to store an update in its mailbox and publish the drain task",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+STRIPE_EVENTS = Counter(
+    "marketbot_gateway_stripe_events_total",
+    "Stripe webhook events received, by outcome (enqueued, ignored, rejected, failed, disabled)",
+    ["outcome"],
+)

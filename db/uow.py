@@ -22,9 +22,11 @@ from typing import Self
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.business_repositories import BusinessRepository, DialogRepository
+from db.dead_letter_repositories import DeadLetterRepository
 from db.discovery_repositories import DiscoveryRepository
 from db.offer_repositories import OfferRepository
 from db.order_repositories import OrderRepository
+from db.payment_repositories import PaymentRepository
 from db.refund_repositories import RefundRepository
 from db.repositories import AuditLogRepository, OutboxRepository, ProcessedEventRepository, UserRepository
 from db.reservation_repositories import ReservationRepository
@@ -42,6 +44,8 @@ class SqlAlchemyUnitOfWork:
     orders: OrderRepository
     reservations: ReservationRepository
     refunds: RefundRepository
+    dead_letters: DeadLetterRepository
+    payments: PaymentRepository
     discovery: DiscoveryRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -59,6 +63,8 @@ class SqlAlchemyUnitOfWork:
         self.orders = OrderRepository(self.session)
         self.reservations = ReservationRepository(self.session)
         self.refunds = RefundRepository(self.session)
+        self.dead_letters = DeadLetterRepository(self.session)
+        self.payments = PaymentRepository(self.session)
         self.discovery = DiscoveryRepository(self.session)
         return self
 

@@ -43,7 +43,11 @@ MESSAGES: dict[str, str] = {
         "⏳ Thanks! Your bank is still confirming the payment for {items}. "
         "We'll send your pickup code as soon as it is confirmed."
     ),
-    "pay.processing_card": "⏳ Payment for {items} is being confirmed by your bank…",
+    "pay.card.processing": "⏳ {items} — your bank is confirming the payment…",
+    "pay.card.failed": "❌ {items} — the payment didn't go through; the hold was released.",
+    "pay.card.ended": "⌛ {items} — this hold has ended.",
+    "pay.card.refunding": "↩️ {items} — paid after the hold ended; a full refund is on its way.",
+    "hold.payment_processing": "⏳ Your bank is already confirming the payment for this hold, so it can't be released.",
     "pay.failed": "❌ The payment for {items} didn't go through, so your hold was released. You can try again.",
     "pay.hold_ended": "⌛ Your hold on {items} ended before it was paid, so the units went back on sale.",
     "pay.refunding": (
