@@ -2,9 +2,11 @@
 
 Starts embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset (data under MARKETBOT_DATA_DIR, kept
 across restarts), migrates, and runs gateway, worker and beat as child processes with prefixed, readable
-logs. Without TELEGRAM_BOT_TOKEN it also starts the local Telegram stand-in so the stack can be tried with
-no Telegram account at all. This process owns the embedded servers: it stays in the foreground until
-Ctrl-C, then stops the children gracefully (SIGTERM, then SIGKILL after a grace period) and the servers.
+logs. Without TELEGRAM_BOT_TOKEN it also starts the local Telegram stand-in, and without STRIPE_SECRET_KEY
+the local Stripe stand-in (its webhooks go to the gateway's /stripe/webhook, its checkout links open a
+local pay page), so the whole flow, payment included, can be tried with no Telegram or Stripe account. This
+process owns the embedded servers and the stand-ins: it stays in the foreground until Ctrl-C, then stops
+the children gracefully (SIGTERM, then SIGKILL after a grace period) and the servers.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import time
 from typing import IO
 
 from marketbot.embedded import EmbeddedServers
+from marketbot.fakes.stripe import FakeStripe
+from marketbot.fakes.telegram import FakeTelegram
 from marketbot.logs import configure_logging
-from marketbot.settings import load_settings, normalize_database_url
+from marketbot.settings import Settings, load_settings, normalize_database_url
+from tasks.names import ALL_QUEUES
 
 GRACE_SECONDS = 20
 COLORS = {"gateway": "\033[36m", "worker": "\033[33m", "beat": "\033[35m"}
@@ -40,7 +45,8 @@ def run_local(*, worker_concurrency: int = 2) -> int:
     env.setdefault("LOG_FORMAT", "console")
     configure_logging(settings.log_level, fmt=env["LOG_FORMAT"], hash_key=settings.log_hash_key)
     servers = EmbeddedServers(settings.data_dir)
-    fake = None
+    fake: FakeTelegram | None = None
+    fake_stripe: FakeStripe | None = None
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         if not settings.database_url:
@@ -52,29 +58,15 @@ def run_local(*, worker_concurrency: int = 2) -> int:
         upgrade(normalize_database_url(env["DATABASE_URL"]))
         print("marketbot: database migrated", flush=True)
         if not settings.telegram_bot_token:
-            from marketbot.fakes.telegram import FakeTelegram
-
-            fake = FakeTelegram(port=int(env.get("FAKE_TELEGRAM_PORT", "8081"))).start()
-            env["TELEGRAM_BOT_TOKEN"] = "1000000:LOCAL-sandbox-token"  # noqa: S105 - only valid at the stand-in
-            env["TELEGRAM_API_BASE_URL"] = fake.base_url
-            env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{settings.http_port}"
-            env["TELEGRAM_WEBHOOK_SECRET"] = secrets.token_urlsafe(24)
-            # A local operator, so registrations can be approved: `marketbot say --user 1000 /admin`.
-            env.setdefault("ADMIN_TELEGRAM_IDS", "1000")
-            env.setdefault("HTTP_HOST", "127.0.0.1")
-            print(
-                "marketbot: no TELEGRAM_BOT_TOKEN, so Telegram is the local stand-in at "
-                f"{fake.base_url}.\n"
-                "marketbot: talk to the bot from another terminal:  .venv/bin/marketbot say /start\n"
-                "marketbot: you are user 1001; the operator is user 1000 (marketbot say --user 1000 /admin)\n"
-                "marketbot: (set TELEGRAM_BOT_TOKEN to use a real bot from the Telegram app instead)",
-                flush=True,
-            )
+            fake = _start_fake_telegram(env, settings)
+        if not settings.stripe_secret_key:
+            fake_stripe = _start_fake_stripe(env, settings)
         mode = "webhook" if env.get("PUBLIC_BASE_URL") else "long polling"
         print(f"marketbot: starting gateway ({mode}) on port {settings.http_port}, worker, beat", flush=True)
         commands = {
             "gateway": ["gateway"],
-            "worker": ["worker", "--concurrency", str(worker_concurrency)],
+            # Every queue: one local worker does what production splits across several.
+            "worker": ["worker", "--queues", ",".join(ALL_QUEUES), "--concurrency", str(worker_concurrency)],
             "beat": ["beat"],
         }
         for name, argv in commands.items():
@@ -92,7 +84,52 @@ def run_local(*, worker_concurrency: int = 2) -> int:
         _stop(children)
         if fake is not None:
             fake.stop()
+        if fake_stripe is not None:
+            fake_stripe.stop()
         servers.stop()
+
+
+def _start_fake_telegram(env: dict[str, str], settings: Settings) -> FakeTelegram:
+    fake = FakeTelegram(port=int(env.get("FAKE_TELEGRAM_PORT", "8081"))).start()
+    env["TELEGRAM_BOT_TOKEN"] = "1000000:LOCAL-sandbox-token"  # noqa: S105 - only valid at the stand-in
+    env["TELEGRAM_API_BASE_URL"] = fake.base_url
+    env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{settings.http_port}"
+    env["TELEGRAM_WEBHOOK_SECRET"] = secrets.token_urlsafe(24)
+    env["TELEGRAM_BOT_USERNAME"] = fake.bot_username  # pickup deep links name the stand-in's bot
+    # A local operator, so registrations can be approved: `marketbot say --user 1000 /admin`.
+    env.setdefault("ADMIN_TELEGRAM_IDS", "1000")
+    env.setdefault("HTTP_HOST", "127.0.0.1")
+    print(
+        "marketbot: no TELEGRAM_BOT_TOKEN, so Telegram is the local stand-in at "
+        f"{fake.base_url}.\n"
+        "marketbot: talk to the bot from another terminal:  .venv/bin/marketbot say /start\n"
+        "marketbot: you are user 1001; the operator is user 1000 (marketbot say --user 1000 /admin)\n"
+        "marketbot: (set TELEGRAM_BOT_TOKEN to use a real bot from the Telegram app instead)",
+        flush=True,
+    )
+    return fake
+
+
+def _start_fake_stripe(env: dict[str, str], settings: Settings) -> FakeStripe:
+    # The gateway listens on all interfaces or on 127.0.0.1; either way loopback reaches it.
+    webhook_url = f"http://127.0.0.1:{settings.http_port}/stripe/webhook"
+    fake = FakeStripe(
+        port=int(env.get("FAKE_STRIPE_PORT", "12111")),
+        webhook_url=webhook_url,
+        webhook_secret=f"whsec_local_{secrets.token_urlsafe(24)}",
+    ).start()
+    # Fresh per run, and only the stand-in accepts them: nothing here can reach real Stripe.
+    env["STRIPE_SECRET_KEY"] = f"sk_test_local_{secrets.token_urlsafe(18)}"
+    env["STRIPE_API_BASE_URL"] = fake.base_url
+    env["STRIPE_WEBHOOK_SECRET"] = fake.webhook_secret
+    print(
+        f"marketbot: no STRIPE_SECRET_KEY, so Stripe is the local stand-in at {fake.base_url}.\n"
+        f"marketbot: checkout links open its pay page ({fake.base_url}/pay/<session id>); "
+        f"its webhooks go to {webhook_url}\n"
+        "marketbot: (set STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET to use a Stripe test account instead)",
+        flush=True,
+    )
+    return fake
 
 
 def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> int:
