@@ -27,14 +27,16 @@ _DISTANCE = """
     )))
 """
 
-# Per item: remaining plus lapsed holds (reservation_items is indexed by offer_item_id).
-_ITEM_AVAILABLE = """
-    oi.remaining + coalesce((
-        SELECT sum(ri.quantity) FROM reservation_items ri
+# Per item `oi`: units in holds that have lapsed (reservation_items is indexed by offer_item_id). A lateral
+# join rather than a scalar subquery in the select list, which the planner would copy into every aggregate.
+_LAPSED_JOIN = """
+    LEFT JOIN LATERAL (
+        SELECT sum(ri.quantity) AS quantity FROM reservation_items ri
         JOIN reservations r ON r.id = ri.reservation_id
         WHERE ri.offer_item_id = oi.id AND r.status = 'held' AND r.expires_at <= :now
-    ), 0)
+    ) lapsed ON true
 """
+_AVAILABLE = "oi.remaining + coalesce(lapsed.quantity, 0)"
 
 _ORDER_BY: Final[dict[SortTab, str]] = {
     "near": "distance_m, id",
@@ -69,7 +71,7 @@ WITH nearby AS (
         FROM (
             SELECT oi.position, oi.quantity_total, oi.offer_price_minor, oi.normal_price_minor,
                    {available} AS available
-            FROM offer_items oi WHERE oi.offer_id = n.id
+            FROM offer_items oi {lapsed} WHERE oi.offer_id = n.id
         ) a
     ) s
     WHERE n.distance_m <= :radius_m AND s.available > 0
@@ -78,6 +80,12 @@ SELECT *, count(*) OVER () AS total FROM stocked
 ORDER BY {order_by}
 LIMIT :limit OFFSET :offset
 """
+
+
+def _page_sql(tab: SortTab) -> str:
+    return _PAGE_SQL.format(
+        distance=_DISTANCE, available=_AVAILABLE, lapsed=_LAPSED_JOIN, order_by=_ORDER_BY[tab]
+    )
 
 
 @dataclass(frozen=True)
@@ -161,7 +169,11 @@ class DiscoveryRepository:
         offset: int,
     ) -> NearbyPage:
         """One page of live offers within the area, in the tab's order, with the total (window count)."""
-        sql = text(_PAGE_SQL.format(distance=_DISTANCE, available=_ITEM_AVAILABLE, order_by=_ORDER_BY[tab]))
+        sql = text(
+            _PAGE_SQL.format(
+                distance=_DISTANCE, available=_AVAILABLE, lapsed=_LAPSED_JOIN, order_by=_ORDER_BY[tab]
+            )
+        )
         rows = self.session.execute(
             sql,
             {
@@ -204,7 +216,9 @@ class DiscoveryRepository:
         """EXPLAIN of the page query (tests and operators check that it walks the GiST index)."""
         sql = text(
             "EXPLAIN "
-            + _PAGE_SQL.format(distance=_DISTANCE, available=_ITEM_AVAILABLE, order_by=_ORDER_BY[tab])
+            + _PAGE_SQL.format(
+                distance=_DISTANCE, available=_AVAILABLE, lapsed=_LAPSED_JOIN, order_by=_ORDER_BY[tab]
+            )
         )
         params = {
             "lat": area.latitude,
@@ -247,8 +261,8 @@ class DiscoveryRepository:
         items = self.session.execute(
             text(
                 f"""
-                SELECT oi.name, oi.normal_price_minor, oi.offer_price_minor, {_ITEM_AVAILABLE} AS available
-                FROM offer_items oi WHERE oi.offer_id = :offer_id ORDER BY oi.position
+                SELECT oi.name, oi.normal_price_minor, oi.offer_price_minor, {_AVAILABLE} AS available
+                FROM offer_items oi {_LAPSED_JOIN} WHERE oi.offer_id = :offer_id ORDER BY oi.position
                 """
             ),
             {"offer_id": offer_id, "now": now},
@@ -279,7 +293,10 @@ class DiscoveryRepository:
         )
 
     def search_radius_m(self, user_id: int) -> int | None:
-        return self.session.scalar(text("SELECT search_radius_m FROM users WHERE id = :id"), {"id": user_id})
+        radius = self.session.scalar(
+            text("SELECT search_radius_m FROM users WHERE id = :id"), {"id": user_id}
+        )
+        return None if radius is None else int(radius)
 
     def location_of(self, user_id: int) -> tuple[float, float] | None:
         row = self.session.execute(
