@@ -18,12 +18,11 @@ from core.messages import InlineButton, Reply
 from core.money import InvalidAmount, Money
 from core.offer_wizard import OfferDraft, OfferWizardState, WizardContext
 from core.offers import OfferAction, OfferStatus, PickupWindowOver, TransitionRefused, transition
-from core.ports import RefundPort
 from db.models import Business, Offer, OfferItem
 from db.offer_repositories import NewItem
 from db.uow import SqlAlchemyUnitOfWork
+from tasks import order_flows
 from tasks.business_flows import Context
-from tasks.payments_port import RecordedRefunds
 
 
 def _publishable(ctx: Context, uow: SqlAlchemyUnitOfWork) -> Business | None:
@@ -204,21 +203,24 @@ def manage_offer(ctx: Context, uow: SqlAlchemyUnitOfWork, action: OfferManage) -
 
 
 def _refund_buyers(ctx: Context, uow: SqlAlchemyUnitOfWork, offer_id: int, title: str) -> list[Reply]:
-    refunds: RefundPort = RecordedRefunds(uow, actor_telegram_user_id=ctx.user.telegram_user_id, now=ctx.now)
-    return refund_paid_orders(ctx, uow, offer_id, title, refunds)
+    return refund_paid_orders(ctx, uow, offer_id, title)
 
 
-def refund_paid_orders(
-    ctx: Context, uow: SqlAlchemyUnitOfWork, offer_id: int, title: str, refunds: RefundPort
-) -> list[Reply]:
-    """Ask for every paid order's refund and tell each buyer. Keys derive from the order: retry-safe."""
+def refund_paid_orders(ctx: Context, uow: SqlAlchemyUnitOfWork, offer_id: int, title: str) -> list[Reply]:
+    """Cancel every paid order of a cancelled offer, request its refund through Stripe, tell each buyer.
+
+    Like a customer's own cancellation (tasks.order_flows): the order goes paid → cancelled by one
+    conditional UPDATE, so an order the customer cancelled a moment earlier is neither refunded nor told
+    twice, and the refund (one per payment) is executed by the payments queue after this commit.
+    """
     replies = []
-    for order in uow.offers.paid_orders(offer_id):
-        refunds.refund_order(
-            order.order_id, reason="offer_cancelled", idempotency_key=f"refund-cancel-{order.order_id}"
-        )
-        lang = resolve_language(order.buyer_language)
-        replies.append(Reply(order.buyer_chat_id, t("buyer.offer_cancelled", lang, title=title)))
+    for paid in uow.offers.paid_orders(offer_id):
+        reservation_id = uow.orders.cancel(paid.order_id, now=ctx.now)
+        if reservation_id is None:
+            continue
+        order_flows.request_order_refund(ctx, uow, paid.order_id, reservation_id, reason="offer_cancelled")
+        lang = resolve_language(paid.buyer_language)
+        replies.append(Reply(paid.buyer_chat_id, t("buyer.offer_cancelled", lang, title=title)))
     return replies
 
 

@@ -12,11 +12,13 @@ import pytest
 from core.callbacks import OfferManage
 from core.conversation import UserView
 from core.messages import Reply
-from db.models import Offer, Order, Reservation
+from db.models import Offer, Order, Payment, Reservation
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import offer_flows
 from tasks.business_flows import Context
+from tasks.jobs import Job
+from tasks.names import EXECUTE_REFUND
 from tests.integration import seed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -71,6 +73,18 @@ def _paid_order(uow: SqlAlchemyUnitOfWork, offer: Offer, buyer: Any) -> uuid.UUI
     )
     uow.session.add(order)
     uow.session.flush()
+    uow.session.add(
+        Payment(
+            reservation_id=reservation.id,
+            order_id=order.id,
+            stripe_checkout_session_id=f"cs_test_{uuid.uuid4().hex}",
+            status="paid",
+            amount_minor=250,
+            currency="SGD",
+            paid_at=NOW,
+        )
+    )
+    uow.session.flush()
     return order.id
 
 
@@ -113,23 +127,13 @@ def test_an_ended_offer_cannot_go_back_on_sale(uow: SqlAlchemyUnitOfWork) -> Non
     assert offer.status == "paused"
 
 
-class RecordingRefunds:
-    def __init__(self) -> None:
-        self.calls: list[tuple[uuid.UUID, str, str]] = []
-
-    def refund_order(self, order_id: uuid.UUID, *, reason: str, idempotency_key: str) -> None:
-        self.calls.append((order_id, reason, idempotency_key))
-
-
-def test_cancelling_asks_first_then_refunds_every_paid_order_and_tells_each_buyer(
-    uow: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
+def test_cancelling_asks_first_then_refunds_every_paid_order_once_and_tells_each_buyer(
+    uow: SqlAlchemyUnitOfWork,
 ) -> None:
     owner = _user(uow)
     offer = _offer(uow, owner)
     buyers = [_user(uow, "Ann"), _user(uow, "Ben")]
     orders = [_paid_order(uow, offer, b) for b in buyers]
-    refunds = RecordingRefunds()
-    monkeypatch.setattr(offer_flows, "RecordedRefunds", lambda *_a, **_k: refunds)
     ctx = _context(owner)
 
     ask = offer_flows.manage_offer(ctx, uow, OfferManage("cancel", offer.id))
@@ -138,27 +142,40 @@ def test_cancelling_asks_first_then_refunds_every_paid_order_and_tells_each_buye
     done = offer_flows.manage_offer(ctx, uow, OfferManage("cancel_confirmed", offer.id))
 
     assert offer.status == "cancelled" and offer.cancelled_at == NOW
-    assert refunds.calls == [(o, "offer_cancelled", f"refund-cancel-{o}") for o in orders]
+    refunds = [uow.refunds.of_payment(_payment_of(uow, o).id) for o in orders]
+    assert [(r.reason, r.status, r.order_id) for r in refunds if r is not None] == [
+        ("offer_cancelled", "requested", o) for o in orders
+    ]
+    # The Stripe calls run on the payments queue once this transaction commits: one job per refund.
+    assert ctx.jobs == [Job(EXECUTE_REFUND, (r.id,)) for r in refunds if r is not None]
+    assert {uow.session.get(Order, o).status for o in orders} == {"cancelled"}  # type: ignore[union-attr]
     told = {r.chat_id for r in done if "was cancelled by the shop" in r.text}
     assert told == {b.telegram_user_id for b in buyers}
     again = offer_flows.manage_offer(ctx, uow, OfferManage("cancel_confirmed", offer.id))
-    assert "no longer applies" in _texts(again) and len(refunds.calls) == 2  # a double tap refunds once
+    assert "no longer applies" in _texts(again) and len(ctx.jobs) == 2  # a double tap refunds once
 
 
-def test_recorded_refund_requests_are_idempotent(uow: SqlAlchemyUnitOfWork) -> None:
-    from tasks.payments_port import RecordedRefunds
+def test_an_order_its_buyer_already_cancelled_is_not_refunded_again_by_the_offer_cancel(
+    uow: SqlAlchemyUnitOfWork,
+) -> None:
+    owner = _user(uow)
+    offer = _offer(uow, owner)
+    buyer = _user(uow, "Ann")
+    order_id = _paid_order(uow, offer, buyer)
+    assert uow.orders.cancel(order_id, now=NOW) is not None  # the buyer was a moment faster
 
-    order_id = uuid.uuid4()
-    port = RecordedRefunds(uow, actor_telegram_user_id=1, now=NOW)
-    port.refund_order(order_id, reason="offer_cancelled", idempotency_key=f"k-{order_id}")
-    port.refund_order(order_id, reason="offer_cancelled", idempotency_key=f"k-{order_id}")
-    from sqlalchemy import text
+    ctx = _context(owner)
+    done = offer_flows.manage_offer(ctx, uow, OfferManage("cancel_confirmed", offer.id))
 
-    count = uow.session.execute(
-        text("SELECT count(*) FROM audit_log WHERE subject_id = :o AND action = 'order.refund_requested'"),
-        {"o": str(order_id)},
-    ).scalar()
-    assert count == 1
+    assert ctx.jobs == [] and not [r for r in done if r.chat_id == buyer.telegram_user_id]
+
+
+def _payment_of(uow: SqlAlchemyUnitOfWork, order_id: uuid.UUID) -> Payment:
+    order = uow.session.get(Order, order_id)
+    assert order is not None
+    payment = uow.orders.payment_of_reservation(order.reservation_id)
+    assert payment is not None
+    return payment
 
 
 def _edit(ctx: Context, uow: SqlAlchemyUnitOfWork, offer: Offer, field: str, value: str) -> str:
