@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
-from core.locales import en, en_discovery, en_menu, en_offers, en_orders, en_purchase
+from core.locales import en, en_discovery, en_maintenance, en_menu, en_offers, en_orders, en_purchase
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "id", "th", "vi", "ms", "zh-Hans")
 DEFAULT_LANGUAGE = "en"
@@ -22,6 +22,7 @@ _ENGLISH: dict[str, str] = {
     **en_orders.MESSAGES,
     **en_discovery.MESSAGES,
     **en_menu.MESSAGES,
+    **en_maintenance.MESSAGES,
 }
 _CATALOGS: dict[str, Mapping[str, str]] = {"en": _ENGLISH}
 

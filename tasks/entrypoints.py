@@ -13,14 +13,18 @@ import structlog
 
 from core.clock import utcnow
 from tasks import dead_letters as _dead_letters  # noqa: F401 - connects task_failure in every worker
-from tasks import jobs, runtime
+from tasks import jobs, maintenance, runtime
 from tasks.app import app
 from tasks.handlers import TRANSIENT_ERRORS, apply_mailbox_entry
 from tasks.names import (
     DRAIN_STALE_MAILBOXES,
     DRAIN_USER_MAILBOX,
+    EXPIRE_ENDED_OFFERS,
+    PURGE_PROCESSED_EVENTS,
+    RELEASE_EXPIRED_HOLDS,
     RESEND_PENDING_OUTBOX,
     SEND_OUTBOX_MESSAGE,
+    SEND_PICKUP_REMINDERS,
 )
 from tasks.outbound import deliver_outbox_message
 
@@ -91,3 +95,31 @@ def drain_stale_mailboxes() -> int:
     if users:
         log.info("stale_mailboxes_drained", count=len(users))
     return len(users)
+
+
+def _publish(result: maintenance.SweepResult) -> int:
+    for outbox_id in result.outbox_ids:
+        publish_send(outbox_id)
+    for job in result.jobs:
+        jobs.publish(job)
+    return result.count
+
+
+@app.task(name=RELEASE_EXPIRED_HOLDS)
+def release_expired_holds() -> int:
+    return _publish(maintenance.release_expired_holds(runtime.uow_factory(), now=utcnow()))
+
+
+@app.task(name=EXPIRE_ENDED_OFFERS)
+def expire_ended_offers() -> int:
+    return _publish(maintenance.expire_ended_offers(runtime.uow_factory(), now=utcnow()))
+
+
+@app.task(name=SEND_PICKUP_REMINDERS)
+def send_pickup_reminders() -> int:
+    return _publish(maintenance.send_pickup_reminders(runtime.uow_factory(), now=utcnow()))
+
+
+@app.task(name=PURGE_PROCESSED_EVENTS)
+def purge_processed_events() -> int:
+    return maintenance.purge_processed_events(runtime.uow_factory(), now=utcnow())

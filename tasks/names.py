@@ -18,6 +18,10 @@ EXPIRE_CHECKOUT = "marketbot.payments.expire_checkout"
 SEND_OUTBOX_MESSAGE = "marketbot.outbound.send_outbox_message"
 RESEND_PENDING_OUTBOX = "marketbot.maintenance.resend_pending_outbox"
 DRAIN_STALE_MAILBOXES = "marketbot.maintenance.drain_stale_mailboxes"
+RELEASE_EXPIRED_HOLDS = "marketbot.maintenance.release_expired_holds"
+EXPIRE_ENDED_OFFERS = "marketbot.maintenance.expire_ended_offers"
+SEND_PICKUP_REMINDERS = "marketbot.maintenance.send_pickup_reminders"
+PURGE_PROCESSED_EVENTS = "marketbot.maintenance.purge_processed_events"
 
 ROUTES = {
     "marketbot.interactive.*": {"queue": QUEUE_INTERACTIVE},
