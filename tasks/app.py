@@ -59,7 +59,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> Celery:
     """A configured app. Without explicit settings, configuration is read from the environment lazily, on
     first use, so importing this module (tests, tools) does not require the environment to be complete."""
-    app = Celery("marketbot", include=["tasks.entrypoints", "tasks.payment_entrypoints"])
+    app = Celery(
+        "marketbot", include=["tasks.entrypoints", "tasks.payment_entrypoints", "tasks.refund_entrypoints"]
+    )
     if settings is not None:
         app.conf.update(celery_config(settings))
     else:
