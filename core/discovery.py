@@ -29,7 +29,7 @@ from core.messages import InlineButton, Keyboard
 from core.money import Money
 from core.offer_wizard_card import WizardContext, format_window, tag_label
 from core.reservations import DEFAULT_PER_ORDER_LIMIT
-from core.telegram_limits import MAX_CAPTION_CHARS, MAX_TEXT_CHARS, visible_length
+from core.telegram_limits import MAX_CAPTION_CHARS, MAX_TEXT_CHARS, truncate_caption, visible_length
 
 DEFAULT_RADIUS_KM: Final = 5
 PAGE_SIZE: Final = 5
@@ -159,7 +159,7 @@ def render_list(page: ListPage, lang: str, now: datetime) -> tuple[str, Keyboard
         body = t("find.list.empty", lang, radius=format_distance(page.radius_km * 1000))
     text = f"{header}\n\n{body}"
     if visible_length(text) > MAX_TEXT_CHARS:  # cannot happen with capped fields; never send a 400
-        text = text[: MAX_TEXT_CHARS - 1] + ELLIPSIS
+        text = truncate_caption(text, MAX_TEXT_CHARS)[0]
     return text, _list_keyboard(page, lang)
 
 
@@ -452,6 +452,8 @@ def back_keyboard(lang: str) -> Keyboard:
 
 
 def _window(start: datetime, end: datetime, timezone: str, lang: str, now: datetime) -> str:
+    # The owner's preview and the customer's views show a window the same way: one formatter, which reads
+    # only the zone and the clock from its context.
     return format_window(start, end, lang, WizardContext("", "XXX", timezone, now))
 
 
