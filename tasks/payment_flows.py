@@ -246,7 +246,10 @@ class SessionSnapshot:
     expires_at: datetime | None
 
     @classmethod
-    def of(cls, session: Any) -> SessionSnapshot:
+    def of(cls, stripe_session: Any) -> SessionSnapshot:
+        session: dict[str, Any] = (
+            stripe_session.to_dict() if hasattr(stripe_session, "to_dict") else stripe_session
+        )
         metadata = session.get("metadata") or {}
         raw_id = metadata.get("reservation_id") or session.get("client_reference_id")
         try:
