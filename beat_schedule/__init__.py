@@ -11,6 +11,7 @@ from typing import Any
 from tasks.names import (
     DRAIN_STALE_MAILBOXES,
     EXPIRE_ENDED_OFFERS,
+    PUBLISH_GAUGES,
     PURGE_PROCESSED_EVENTS,
     RELEASE_EXPIRED_HOLDS,
     RESEND_PENDING_OUTBOX,
@@ -32,4 +33,6 @@ SCHEDULE: dict[str, dict[str, Any]] = {
     "send-pickup-reminders": {"task": SEND_PICKUP_REMINDERS, "schedule": timedelta(minutes=1)},
     # Idempotency keys (update ids, Stripe event ids) past every redelivery window.
     "purge-processed-events": {"task": PURGE_PROCESSED_EVENTS, "schedule": timedelta(hours=1)},
+    # Health numbers for /metrics and alerts: oldest unpaid hold, dead letters, pending outbox and refunds.
+    "publish-gauges": {"task": PUBLISH_GAUGES, "schedule": timedelta(seconds=30)},
 }

@@ -24,6 +24,7 @@ from bot_gateway.polling import ALLOWED_UPDATES, poll_updates
 from bot_gateway.routers import build_routers
 from bot_gateway.webhook import INGESTOR_KEY, SECRET_KEY, telegram_webhook
 from marketbot.settings import Settings
+from tasks.names import ALL_QUEUES
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +101,8 @@ def create_app(
         if settings.database_url:
             checks["database"] = health.database_check(settings.sqlalchemy_url)
         app[health.CHECKS_KEY] = checks
+        broker = _redis_broker(settings, redis_client)
+        app[health.WORKER_METRICS_KEY] = health.WorkerMetrics(redis_client, broker, ALL_QUEUES)
         stop = asyncio.Event()
         poller: asyncio.Task[None] | None = None
         if use_polling:
@@ -122,11 +125,23 @@ def create_app(
                     await poller
             await ingestor.drain_background()
             await bot.session.close()
+            if broker is not None and broker is not redis_client:
+                await broker.aclose()
             await redis_client.aclose()
             log.info("gateway_stopped")
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _redis_broker(settings: Settings, redis_client: redis.asyncio.Redis) -> redis.asyncio.Redis | None:
+    """A client for the broker's Redis, to read queue depths; None for a broker that isn't Redis."""
+    raw = settings.celery_broker_url_raw
+    if raw is None:
+        return redis_client  # the broker is REDIS_URL
+    if raw.startswith(("redis://", "rediss://", "unix://")):
+        return redis.asyncio.Redis.from_url(raw, socket_connect_timeout=2, socket_timeout=5)
+    return None
 
 
 async def _register_webhook(bot: Bot, settings: Settings) -> None:

@@ -6,8 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from marketbot.metrics_store import COUNTERS_KEY, GAUGES_KEY, render, series
+
+log = structlog.get_logger(__name__)
 
 Check = Callable[[], Awaitable[None]]
 CHECKS_KEY: web.AppKey[dict[str, Check]] = web.AppKey("readiness_checks", dict)
@@ -36,8 +41,49 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-async def metrics(_request: web.Request) -> web.Response:
+# Kombu's Redis transport keeps each queue as a list, plus one list per extra priority step.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+class WorkerMetrics:
+    """What workers stored in Redis (marketbot.metrics_store) and the queue depths, read at scrape time."""
+
+    def __init__(
+        self, store: redis.asyncio.Redis, broker: redis.asyncio.Redis | None, queues: tuple[str, ...]
+    ) -> None:
+        self.store = store
+        self.broker = broker  # None when the broker is not Redis: depths then come from the broker's tools
+        self.queues = queues
+
+    async def render(self) -> str:
+        counters = await self.store.hgetall(COUNTERS_KEY)  # type: ignore[misc]
+        gauges: dict[bytes | str, bytes | str] = dict(await self.store.hgetall(GAUGES_KEY))  # type: ignore[misc]
+        if self.broker is not None:
+            pipe = self.broker.pipeline(transaction=False)
+            for queue in self.queues:
+                for suffix in _PRIORITY_SUFFIXES:
+                    pipe.llen(queue + suffix)
+            pipe.hlen("unacked")
+            lengths = await pipe.execute()
+            per_queue = len(_PRIORITY_SUFFIXES)
+            for index, queue in enumerate(self.queues):
+                depth = sum(lengths[index * per_queue : (index + 1) * per_queue])
+                gauges[series("marketbot_queue_messages", {"queue": queue})] = str(depth)
+            gauges[series("marketbot_queue_unacked")] = str(lengths[-1])
+        return render(counters, gauges)
+
+
+WORKER_METRICS_KEY: web.AppKey[WorkerMetrics] = web.AppKey("worker_metrics", WorkerMetrics)
+
+
+async def metrics(request: web.Request) -> web.Response:
     body = generate_latest()
+    source = request.app.get(WORKER_METRICS_KEY)
+    if source is not None:
+        try:
+            body += (await asyncio.wait_for(source.render(), CHECK_TIMEOUT_S)).encode()
+        except Exception as exc:  # the gateway's own metrics are still worth serving
+            log.warning("worker_metrics_unavailable", error=type(exc).__name__)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -13,13 +13,14 @@ import structlog
 
 from core.clock import utcnow
 from tasks import dead_letters as _dead_letters  # noqa: F401 - connects task_failure in every worker
-from tasks import jobs, maintenance, runtime
+from tasks import jobs, maintenance, metrics, runtime
 from tasks.app import app
 from tasks.handlers import TRANSIENT_ERRORS, apply_mailbox_entry
 from tasks.names import (
     DRAIN_STALE_MAILBOXES,
     DRAIN_USER_MAILBOX,
     EXPIRE_ENDED_OFFERS,
+    PUBLISH_GAUGES,
     PURGE_PROCESSED_EVENTS,
     RELEASE_EXPIRED_HOLDS,
     RESEND_PENDING_OUTBOX,
@@ -67,7 +68,11 @@ def drain_user_mailbox(self: Any, telegram_user_id: int) -> int:
 @app.task(name=SEND_OUTBOX_MESSAGE, bind=True, max_retries=None)
 def send_outbox_message(self: Any, outbox_id: int) -> str:
     outcome = deliver_outbox_message(
-        outbox_id, uow_factory=runtime.uow_factory(), sender=runtime.sender(), now=utcnow
+        outbox_id,
+        uow_factory=runtime.uow_factory(),
+        sender=runtime.sender(),
+        now=utcnow,
+        observe=metrics.outbound_result,
     )
     if outcome.kind == "retry":
         # Short waits only (Telegram's retry_after, backoff on 5xx); the row's not_before guards early runs.
@@ -123,3 +128,10 @@ def send_pickup_reminders() -> int:
 @app.task(name=PURGE_PROCESSED_EVENTS)
 def purge_processed_events() -> int:
     return maintenance.purge_processed_events(runtime.uow_factory(), now=utcnow())
+
+
+@app.task(name=PUBLISH_GAUGES)
+def publish_gauges() -> int:
+    gauges = metrics.compute_gauges(runtime.uow_factory(), now=utcnow())
+    runtime.metrics().set_gauges(gauges)
+    return len(gauges)

@@ -22,6 +22,7 @@ RELEASE_EXPIRED_HOLDS = "marketbot.maintenance.release_expired_holds"
 EXPIRE_ENDED_OFFERS = "marketbot.maintenance.expire_ended_offers"
 SEND_PICKUP_REMINDERS = "marketbot.maintenance.send_pickup_reminders"
 PURGE_PROCESSED_EVENTS = "marketbot.maintenance.purge_processed_events"
+PUBLISH_GAUGES = "marketbot.maintenance.publish_gauges"
 
 ROUTES = {
     "marketbot.interactive.*": {"queue": QUEUE_INTERACTIVE},

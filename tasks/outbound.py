@@ -102,6 +102,7 @@ def deliver_outbox_message(
     sender: BotApiSender,
     now: Callable[[], datetime],
     max_attempts: int = 8,
+    observe: Callable[[str], None] = lambda _result: None,
 ) -> DeliveryOutcome:
     """Make sure outbox message `outbox_id` gets sent once; safe to call any number of times, concurrently.
 
@@ -132,7 +133,9 @@ def deliver_outbox_message(
                 continue
             head_id = msg.id
             with correlation(msg.correlation_id):
-                step = _deliver_locked(uow, msg, sender=sender, now=now, max_attempts=max_attempts)
+                step = _deliver_locked(
+                    uow, msg, sender=sender, now=now, max_attempts=max_attempts, observe=observe
+                )
                 log.info("outbox_delivery", outbox_id=head_id, outcome=str(step.kind), after=step.after)
         if step.kind == DeliveryKind.RETRY:
             # The chat's head must wait (flood control, Telegram down); everything behind it waits too.
@@ -143,7 +146,13 @@ def deliver_outbox_message(
 
 
 def _deliver_locked(
-    uow: UnitOfWork, msg: OutboxRow, *, sender: BotApiSender, now: Callable[[], datetime], max_attempts: int
+    uow: UnitOfWork,
+    msg: OutboxRow,
+    *,
+    sender: BotApiSender,
+    now: Callable[[], datetime],
+    max_attempts: int,
+    observe: Callable[[str], None],
 ) -> DeliveryOutcome:
     started = now()
     if msg.not_before is not None and msg.not_before > started:
@@ -156,18 +165,24 @@ def _deliver_locked(
     if isinstance(result, Sent):
         uow.outbox.mark_sent(msg, telegram_message_id=result.message_id, now=finished)
         uow.commit()
+        observe("sent")
         return DeliveryOutcome(DeliveryKind.SENT, message_id=result.message_id)
     if isinstance(result, Blocked):
         uow.outbox.mark_dropped(msg, reason=result.reason, now=finished)
         # A private chat's id is the user's id (for a group this matches no user and does nothing).
         uow.users.mark_unreachable(msg.chat_id, finished)
         uow.commit()
+        observe("blocked")
         return DeliveryOutcome(DeliveryKind.DROPPED)
     if isinstance(result, Rejected):
         uow.outbox.mark_failed(msg, error=result.reason, now=finished)
         uow.commit()
+        observe("rejected")
         return DeliveryOutcome(DeliveryKind.FAILED)
-    return _retry(uow, msg, result, now=finished, max_attempts=max_attempts)
+    outcome = _retry(uow, msg, result, now=finished, max_attempts=max_attempts)
+    if result.attempted:
+        observe("flood_control" if result.reason == FLOOD_CONTROL else str(outcome.kind))
+    return outcome
 
 
 def _retry(

@@ -16,6 +16,7 @@ import redis
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import hash_id
+from marketbot.metrics_store import MetricsWriter
 from marketbot.settings import Settings, load_settings
 from tasks.adapters.ratelimit import TelegramRateLimiter
 from tasks.adapters.stripe_payments import StripePayments
@@ -74,3 +75,7 @@ def payments() -> StripePayments:
         return StripePayments(secret_key=s.require("stripe_secret_key"), api_base_url=s.stripe_api_base_url)
 
     return _once_per_process("payments", build)
+
+
+def metrics() -> MetricsWriter:
+    return _once_per_process("metrics", lambda: MetricsWriter(redis_client()))
