@@ -13,6 +13,7 @@ from tasks.names import (
     EXPIRE_ENDED_OFFERS,
     PUBLISH_GAUGES,
     PURGE_PROCESSED_EVENTS,
+    RECONCILE_PAYMENTS,
     RELEASE_EXPIRED_HOLDS,
     RESEND_PENDING_OUTBOX,
     SEND_PICKUP_REMINDERS,
@@ -33,6 +34,9 @@ SCHEDULE: dict[str, dict[str, Any]] = {
     "send-pickup-reminders": {"task": SEND_PICKUP_REMINDERS, "schedule": timedelta(minutes=1)},
     # Idempotency keys (update ids, Stripe event ids) past every redelivery window.
     "purge-processed-events": {"task": PURGE_PROCESSED_EVENTS, "schedule": timedelta(hours=1)},
+    # Lost webhooks and lost tasks: finished sessions applied as if their webhook came, checkouts and
+    # refunds whose task never ran published again (each open session is asked about every 2 minutes).
+    "reconcile-payments": {"task": RECONCILE_PAYMENTS, "schedule": timedelta(seconds=60)},
     # Health numbers for /metrics and alerts: oldest unpaid hold, dead letters, pending outbox and refunds.
     "publish-gauges": {"task": PUBLISH_GAUGES, "schedule": timedelta(seconds=30)},
 }

@@ -23,6 +23,7 @@ EXPIRE_ENDED_OFFERS = "marketbot.maintenance.expire_ended_offers"
 SEND_PICKUP_REMINDERS = "marketbot.maintenance.send_pickup_reminders"
 PURGE_PROCESSED_EVENTS = "marketbot.maintenance.purge_processed_events"
 PUBLISH_GAUGES = "marketbot.maintenance.publish_gauges"
+RECONCILE_PAYMENTS = "marketbot.maintenance.reconcile_payments"
 
 ROUTES = {
     "marketbot.interactive.*": {"queue": QUEUE_INTERACTIVE},

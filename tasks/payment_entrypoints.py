@@ -15,7 +15,7 @@ from tasks import jobs, runtime
 from tasks.app import app
 from tasks.entrypoints import publish_send
 from tasks.handlers import TRANSIENT_ERRORS
-from tasks.names import CREATE_CHECKOUT, EXPIRE_CHECKOUT, PROCESS_STRIPE_EVENT
+from tasks.names import CREATE_CHECKOUT, EXPIRE_CHECKOUT, PROCESS_STRIPE_EVENT, RECONCILE_PAYMENTS
 from tasks.payment_flows import (
     PaymentDeps,
     StripeUnavailable,
@@ -23,6 +23,7 @@ from tasks.payment_flows import (
     expire_checkout,
     process_event,
 )
+from tasks.reconcile import reconcile_payments
 
 # Checkout: ~2 minutes of retries (2, 4, 8, 16, 32, 60 s) fit well inside a 15-minute hold; after that
 # the buyer is better served by getting their units released and being told than by waiting.
@@ -72,3 +73,10 @@ def expire_checkout_task(self: Any, session_id: str) -> None:
         expire_checkout(session_id, _deps())
     except StripeUnavailable as exc:
         raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from exc
+
+
+@app.task(name=RECONCILE_PAYMENTS)
+def reconcile_payments_task() -> int:
+    """Runs on the maintenance queue (by its name); lives here because it needs the payments' dependencies."""
+    result = reconcile_payments(_deps(), now=utcnow())
+    return result.checkouts_republished + len(result.sessions_applied) + result.refunds_republished

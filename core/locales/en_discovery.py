@@ -19,10 +19,7 @@ MESSAGES: dict[str, str] = {
         "surplus through the day."
     ),
     "find.card": (
-        "<b>{number}. {title}</b>\n"
-        "🏪 {business} · 📍 {distance}\n"
-        "💰 {price} · {left} left\n"
-        "🕒 {window}"
+        "<b>{number}. {title}</b>\n🏪 {business} · 📍 {distance}\n💰 {price} · {left} left\n🕒 {window}"
     ),
     "find.card.price": "<b>{price}</b> <s>{normal}</s>",
     "find.card.price_from": "from <b>{price}</b> <s>{normal}</s>",

@@ -1,0 +1,155 @@
+"""Reconciliation: find what a lost webhook or a lost task left unfinished, and finish it the normal way.
+
+Three things can be lost between our commit and the next step (a publish that never reached the broker, a
+worker killed before acking, a Stripe webhook that never arrived):
+
+- a hold whose Checkout Session was never created  → publish CREATE_CHECKOUT again (Stripe's idempotency
+  key `checkout-<reservation id>` returns the same session if it was created after all);
+- a Checkout Session that completed or expired without our webhook → re-read it from Stripe and apply it
+  through `payment_flows.process_event`, exactly as if the webhook had come;
+- a refund requested but never executed → publish EXECUTE_REFUND again (keyed by the payment).
+
+Each check is batch-bounded and uses `FOR UPDATE SKIP LOCKED` while claiming rows, so two overlapping runs
+split the work. Claimed payments get `updated_at = now`, so each open session is asked about at most once
+per RECHECK_AFTER however many are open (Stripe's API rate limit stays far away).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import stripe
+import structlog
+from sqlalchemy import text
+
+from tasks.jobs import Job
+from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND
+from tasks.payment_flows import PaymentDeps, StripeUnavailable, process_event
+
+log = structlog.get_logger(__name__)
+
+RECHECK_AFTER = timedelta(minutes=2)  # a session's webhook normally arrives within seconds
+CHECKOUT_LOST_AFTER = timedelta(minutes=1)  # the checkout task normally runs within a second of the hold
+REFUND_LOST_AFTER = timedelta(minutes=10)  # longer than the refund task's own retries keep it busy
+BATCH = 100
+
+_HOLDS_WITHOUT_SESSION = text(
+    """
+    SELECT r.id FROM reservations r
+    WHERE r.status = 'held' AND r.expires_at > :now AND r.created_at <= :cutoff
+      AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id = r.id)
+    ORDER BY r.created_at
+    LIMIT :batch
+    """
+)
+
+_CLAIM_OPEN_SESSIONS = text(
+    """
+    WITH due AS (
+        SELECT id FROM payments
+        WHERE status IN ('open', 'processing') AND updated_at <= :cutoff
+        ORDER BY updated_at
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE payments p SET updated_at = :now FROM due WHERE p.id = due.id
+    RETURNING p.stripe_checkout_session_id
+    """
+)
+
+_STUCK_REFUNDS = text(
+    """
+    WITH due AS (
+        SELECT id FROM refunds
+        WHERE status = 'requested' AND updated_at <= :cutoff
+        ORDER BY created_at
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE refunds r SET updated_at = :now FROM due WHERE r.id = due.id
+    RETURNING r.id
+    """
+)
+
+# The session's state as Stripe reports it → the event that state stands for.
+_EVENT_FOR_STATE = {
+    ("complete", "paid"): "checkout.session.completed",
+    ("complete", "no_payment_required"): "checkout.session.completed",
+    ("expired", "unpaid"): "checkout.session.expired",
+}
+
+
+@dataclass
+class Reconciled:
+    checkouts_republished: int = 0
+    sessions_checked: int = 0
+    sessions_applied: list[str] = field(default_factory=list)
+    refunds_republished: int = 0
+
+
+def reconcile_payments(deps: PaymentDeps, *, now: datetime, batch: int = BATCH) -> Reconciled:
+    result = Reconciled()
+    with deps.uow_factory() as uow:
+        holds = [
+            row[0]
+            for row in uow.session.execute(
+                _HOLDS_WITHOUT_SESSION, {"now": now, "cutoff": now - CHECKOUT_LOST_AFTER, "batch": batch}
+            )
+        ]
+        sessions = [
+            str(row[0])
+            for row in uow.session.execute(
+                _CLAIM_OPEN_SESSIONS, {"now": now, "cutoff": now - RECHECK_AFTER, "batch": batch}
+            )
+        ]
+        refunds = [
+            int(row[0])
+            for row in uow.session.execute(
+                _STUCK_REFUNDS, {"now": now, "cutoff": now - REFUND_LOST_AFTER, "batch": batch}
+            )
+        ]
+        uow.commit()
+    for reservation_id in holds:
+        deps.publish_job(Job(CREATE_CHECKOUT, (str(reservation_id),)))
+    result.checkouts_republished = len(holds)
+    for refund_id in refunds:
+        deps.publish_job(Job(EXECUTE_REFUND, (refund_id,)))
+    result.refunds_republished = len(refunds)
+    for session_id in sessions:
+        result.sessions_checked += 1
+        applied = _reconcile_session(session_id, deps)
+        if applied is not None:
+            result.sessions_applied.append(applied)
+    if holds or refunds or result.sessions_applied:
+        log.warning(
+            "payments_reconciled",
+            checkouts_republished=len(holds),
+            refunds_republished=len(refunds),
+            sessions_applied=len(result.sessions_applied),
+        )
+    return result
+
+
+def _reconcile_session(session_id: str, deps: PaymentDeps) -> str | None:
+    """Apply a finished session whose webhook we never processed; None when there is nothing to apply."""
+    try:
+        session = deps.stripe.retrieve_checkout(session_id)
+    except stripe.StripeError as exc:
+        # Next run asks again; one unreachable session must not stop the others.
+        log.warning("reconcile_session_unavailable", session_id=session_id, error=type(exc).__name__)
+        return None
+    event_type = _EVENT_FOR_STATE.get((str(session.status), str(session.payment_status)))
+    if event_type is None:
+        return None  # still open (or waiting for a delayed method): its own events will come
+    # A stable id per state: applying the same state twice is claimed once (and harmless anyway).
+    event_id = f"reconcile:{session_id}:{session.status}"
+    try:
+        outcome = process_event(event_id, event_type, session_id, deps)
+    except StripeUnavailable as exc:
+        log.warning("reconcile_session_unavailable", session_id=session_id, error=str(exc))
+        return None
+    if outcome == "duplicate":
+        return None
+    log.warning("reconcile_applied_missing_webhook", session_id=session_id, event_type=event_type)
+    return outcome
