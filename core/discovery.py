@@ -8,7 +8,6 @@ and quantities only, never names; core.callbacks checks).
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -458,8 +457,8 @@ def _window(start: datetime, end: datetime, timezone: str, lang: str, now: datet
 
 
 def _label(key: str, lang: str, **params: object) -> str:
-    """A button's text: t() output is HTML, but button labels are plain text (no entity escapes)."""
-    return html.unescape(t(key, lang, **params))
+    """A button's text (InlineButton undoes t()'s HTML escaping when it renders)."""
+    return t(key, lang, **params)
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -5,6 +5,7 @@ Core decides what to say; the outbox stores the rendered payload; the Bot API se
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,7 +30,9 @@ class InlineButton:
             raise ValueError("callback_data must be 1-64 bytes")
 
     def to_api(self) -> dict[str, str]:
-        out = {"text": self.text}
+        # Labels are plain text (Telegram parses no HTML in buttons) but are built with t(), which escapes
+        # its parameters for HTML messages: undo that here, once, so "Fish & Chips" doesn't read "&amp;".
+        out = {"text": html.unescape(self.text)}
         if self.callback_data is not None:
             out["callback_data"] = self.callback_data
         if self.url is not None:

@@ -70,3 +70,14 @@ def test_pre_rendered_html_is_inserted_once_and_plain_params_are_escaped() -> No
     outer = t("pickup.redeemed", "en", code="ABC-234", buyer="<b>", items=Html(inner), title="T")
     assert "2 × &lt;Pain &amp; Co&gt;" in outer  # escaped exactly once
     assert "<b>&lt;b&gt;</b>" in outer  # a plain parameter is still escaped
+
+
+def test_button_labels_show_names_as_typed_although_t_escapes_them_for_html() -> None:
+    from core.messages import InlineButton
+
+    label = t("offer.ask.item_name", "en", number="Fish & Chips <3")  # any key that takes a parameter
+    assert "&amp;" in label  # right for a message, which Telegram parses as HTML
+
+    rendered = InlineButton(label, callback_data="x").to_api()["text"]
+
+    assert "Fish & Chips <3" in rendered and "&amp;" not in rendered and "&lt;" not in rendered

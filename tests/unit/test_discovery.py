@@ -78,7 +78,7 @@ def all_data(keyboard: Keyboard) -> list[str]:
 
 
 def labels(keyboard: Keyboard) -> list[str]:
-    return [b.text for row in keyboard for b in row]
+    return [b.to_api()["text"] for row in keyboard for b in row]
 
 
 # -- distance ---------------------------------------------------------------------------------------------
