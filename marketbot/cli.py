@@ -6,6 +6,7 @@
     marketbot worker         a Celery worker (--queues interactive,payments,outbound,maintenance)
     marketbot beat           the periodic scheduler (run exactly one)
     marketbot migrate        apply database migrations
+    marketbot status         queue depths, workers, beat leader, oldest unpaid hold, dead letters
     marketbot dead-letters   list tasks that failed for good; `replay ID…` / `replay --all` re-runs them
     marketbot flower         Celery Flower (requires FLOWER_BASIC_AUTH)
     marketbot check-config   validate configuration and exit
@@ -104,6 +105,15 @@ def cmd_beat(args: argparse.Namespace) -> int:
     finally:
         leader.release()
     return 3 if lost else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = _settings("redis_url", "database_url")
+    from marketbot.status import as_json, gather, render
+
+    status = gather(settings)
+    print(as_json(status) if args.json else render(status))
+    return 1 if status.problems else 0
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
@@ -239,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--loglevel", default="INFO")
     bt.set_defaults(func=cmd_beat)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    st = sub.add_parser("status", help="queue depths, workers, beat leader, oldest hold, dead letters")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_status)
     dl = sub.add_parser("dead-letters", help="list or replay tasks that failed for good")
     dl_sub = dl.add_subparsers(dest="action")
     dl.set_defaults(func=cmd_dead_letters, action="list", limit=50, verbose=False)
