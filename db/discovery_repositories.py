@@ -154,6 +154,24 @@ class SearchArea:
     north: float
 
 
+def _page_params(
+    area: SearchArea, *, category: str | None, now: datetime, limit: int, offset: int
+) -> dict[str, object]:
+    return {
+        "lat": area.latitude,
+        "lon": area.longitude,
+        "west": area.west,
+        "south": area.south,
+        "east": area.east,
+        "north": area.north,
+        "radius_m": area.radius_m,
+        "category": category,
+        "now": now,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
 class DiscoveryRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -169,26 +187,9 @@ class DiscoveryRepository:
         offset: int,
     ) -> NearbyPage:
         """One page of live offers within the area, in the tab's order, with the total (window count)."""
-        sql = text(
-            _PAGE_SQL.format(
-                distance=_DISTANCE, available=_AVAILABLE, lapsed=_LAPSED_JOIN, order_by=_ORDER_BY[tab]
-            )
-        )
         rows = self.session.execute(
-            sql,
-            {
-                "lat": area.latitude,
-                "lon": area.longitude,
-                "west": area.west,
-                "south": area.south,
-                "east": area.east,
-                "north": area.north,
-                "radius_m": area.radius_m,
-                "category": category,
-                "now": now,
-                "limit": limit,
-                "offset": offset,
-            },
+            text(_page_sql(tab)),
+            _page_params(area, category=category, now=now, limit=limit, offset=offset),
         ).mappings()
         offers: list[NearbyOffer] = []
         total = 0
@@ -214,25 +215,8 @@ class DiscoveryRepository:
 
     def nearby_query_plan(self, area: SearchArea, *, tab: SortTab, now: datetime) -> str:
         """EXPLAIN of the page query (tests and operators check that it walks the GiST index)."""
-        sql = text(
-            "EXPLAIN "
-            + _PAGE_SQL.format(
-                distance=_DISTANCE, available=_AVAILABLE, lapsed=_LAPSED_JOIN, order_by=_ORDER_BY[tab]
-            )
-        )
-        params = {
-            "lat": area.latitude,
-            "lon": area.longitude,
-            "west": area.west,
-            "south": area.south,
-            "east": area.east,
-            "north": area.north,
-            "radius_m": area.radius_m,
-            "category": None,
-            "now": now,
-            "limit": 5,
-            "offset": 0,
-        }
+        sql = text("EXPLAIN " + _page_sql(tab))
+        params = _page_params(area, category=None, now=now, limit=5, offset=0)
         return "\n".join(str(line) for line in self.session.scalars(sql, params))
 
     def offer_for_customer(self, offer_id: int, *, now: datetime) -> OfferForCustomer | None:
