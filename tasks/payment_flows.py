@@ -33,7 +33,7 @@ from db.models import Payment, Reservation
 from db.payment_repositories import HoldDetails, NewCheckout
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import current_correlation_id
-from tasks.adapters.stripe_payments import CheckoutLine, CheckoutSession, StripePayments
+from tasks.adapters.stripe_payments import CheckoutLine, CheckoutSession, StripePayments, is_transient
 from tasks.jobs import Job
 from tasks.names import EXPIRE_CHECKOUT
 from tasks.refunds import request_refund
@@ -53,12 +53,6 @@ HANDLED_EVENT_TYPES = frozenset(
 
 class StripeUnavailable(Exception):
     """Stripe could not be reached, failed on its side or asked us to slow down: retry with backoff."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        return True
-    return isinstance(exc, stripe.APIError) and (exc.http_status is None or exc.http_status >= 500)
 
 
 @dataclass(frozen=True)

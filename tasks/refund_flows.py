@@ -36,6 +36,7 @@ from core.ports import RefundGateway
 from db.models import Payment
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.logs import current_correlation_id
+from tasks.adapters.stripe_payments import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -64,18 +65,6 @@ class _Request:
 
 class _PermanentFailure(Exception):
     """Stripe will never accept this refund as asked; an operator must look."""
-
-
-def is_transient(exc: stripe.StripeError) -> bool:
-    """Worth retrying: the network, Stripe's rate limit, Stripe's own 5xx, or the same idempotency key
-    still in flight elsewhere (409). Anything else (4xx) will fail the same way again."""
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        return True
-    if isinstance(exc, stripe.IdempotencyError):
-        return exc.http_status == 409
-    if isinstance(exc, stripe.APIError):
-        return exc.http_status is None or exc.http_status >= 500
-    return False
 
 
 def execute_refund(

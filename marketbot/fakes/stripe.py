@@ -33,6 +33,7 @@ import secrets
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 from urllib.parse import parse_qsl
@@ -59,6 +60,13 @@ logger = logging.getLogger("marketbot.fakes.stripe")
 
 _RETRY_DELAYS = (0.2, 0.5, 1.0)
 _KEY_PREFIXES = ("sk_test_", "rk_test_")
+
+
+@dataclass(frozen=True)
+class _Delay:
+    method: str
+    path_prefix: str
+    seconds: float
 
 
 class FakeStripe(BackgroundServer):
@@ -90,6 +98,8 @@ class FakeStripe(BackgroundServer):
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._delays: list[_Delay] = []
+        self._delays_started = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -160,6 +170,40 @@ class FakeStripe(BackgroundServer):
                     f"expected {count} webhook deliveries within {timeout}s, got {self.webhook_deliveries}"
                 )
             time.sleep(0.02)
+
+    # -- fault injection ------------------------------------------------------------------------------------
+
+    def delay_next(self, path_prefix: str, seconds: float, *, method: str = "POST", times: int = 1) -> None:
+        """Answer the next ``times`` ``method`` requests whose path starts with ``path_prefix`` ``seconds`` late.
+
+        The request is processed at once, as Stripe would; only its answer is held back (a slow network or a
+        slow Stripe). A client that gives up or dies meanwhile has made the change without hearing of it,
+        which is what idempotency keys are for. ``delays_started`` counts the answers held so far.
+        """
+        with self._state.lock:
+            self._delays.extend(_Delay(method.upper(), path_prefix, seconds) for _ in range(times))
+
+    @property
+    def delays_started(self) -> int:
+        with self._state.lock:
+            return self._delays_started
+
+    def wait_for_delayed(self, count: int = 1, *, timeout: float = 10.0) -> None:
+        """Wait until ``count`` answers are (or were) being held back by ``delay_next``."""
+        deadline = time.monotonic() + timeout
+        while self.delays_started < count:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"expected {count} delayed request(s) within {timeout}s")
+            time.sleep(0.02)
+
+    def _take_delay(self, method: str, path: str) -> float:
+        with self._state.lock:
+            for index, delay in enumerate(self._delays):
+                if delay.method == method and path.startswith(delay.path_prefix):
+                    del self._delays[index]
+                    self._delays_started += 1
+                    return delay.seconds
+        return 0.0
 
     # -- the customer's and Stripe's side -------------------------------------------------------------------
 
@@ -288,6 +332,9 @@ class FakeStripe(BackgroundServer):
         )
         with self._state.lock:
             self._state.requests.append(record)
+        delay = self._take_delay(method, path)
+        if delay > 0:
+            await asyncio.sleep(delay)
         return web.json_response(body, status=status, headers=extra)
 
     @staticmethod

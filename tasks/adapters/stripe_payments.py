@@ -17,7 +17,19 @@ from uuid import UUID
 
 import stripe
 
-MIN_SESSION_LIFETIME = timedelta(minutes=31)  # Stripe's floor is 30 minutes; one more for clock skew
+MIN_SESSION_LIFETIME = timedelta(minutes=31)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: the network, Stripe's rate limit, Stripe's own 5xx, or the same idempotency key
+    still in flight elsewhere (409). Anything else (4xx) will fail the same way again."""
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    if isinstance(exc, stripe.IdempotencyError):
+        return exc.http_status == 409
+    if isinstance(exc, stripe.APIError):
+        return exc.http_status is None or exc.http_status >= 500
+    return False  # Stripe's floor is 30 minutes; one more for clock skew
 
 
 @dataclass(frozen=True)

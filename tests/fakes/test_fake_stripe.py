@@ -305,3 +305,30 @@ def test_list_sessions(fake: FakeStripe, client: stripe.StripeClient) -> None:
     assert [s.id for s in complete.data] == [new[0].id]
     query = urllib.parse.urlsplit(fake.calls("/v1/checkout/sessions")[-1].path).path
     assert query == "/v1/checkout/sessions"
+
+
+def test_a_delayed_answer_arrives_late_but_the_request_took_effect_at_once(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    fake.delay_next("/v1/checkout/sessions", 2.0)
+    slow = stripe.StripeClient("sk_test_123", base_addresses={"api": fake.base_url}, max_network_retries=0)
+    started = time.monotonic()
+    created: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: created.append(
+            slow.v1.checkout.sessions.create(params=session_params(), options={"idempotency_key": "late"})
+        )
+    )
+    thread.start()
+    fake.wait_for_delayed(1)
+    # The session exists while its creator is still waiting for the answer; the same key replays it.
+    (stored,) = [c for c in fake.calls("/v1/checkout/sessions") if c.method == "POST"]
+    assert fake.find_session(stored.response["id"]) is not None
+    replay = client.v1.checkout.sessions.create(params=session_params(), options={"idempotency_key": "late"})
+    assert replay.id == stored.response["id"] and time.monotonic() - started < 2.0
+    thread.join(10)
+    assert created[0].id == replay.id and time.monotonic() - started >= 2.0
+    # Only the next matching request was delayed, and other paths or methods never were.
+    assert fake.delays_started == 1
+    client.v1.checkout.sessions.retrieve(replay.id)
+    assert fake.delays_started == 1
