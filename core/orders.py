@@ -23,7 +23,7 @@ from core.i18n import Html, t
 from core.messages import InlineButton, Keyboard
 from core.money import Money
 from core.offer_wizard_card import WizardContext, format_window
-from core.pickup import deep_link_payload, display_code
+from core.pickup import display_code
 
 PAGE_SIZE = 5
 
@@ -184,13 +184,6 @@ def orders_page(
     if nav:
         rows.append(tuple(nav))
     return "\n\n".join(parts), tuple(rows)
-
-
-def pickup_qr_data(order_id: UUID, code: str, bot_username: str | None) -> str:
-    """What the QR code holds: the deep link the business opens to redeem, or its payload without a bot
-    username (the business can still type the code)."""
-    payload = deep_link_payload(order_id, code)
-    return f"https://t.me/{bot_username}?start={payload}" if bot_username else payload
 
 
 def code_caption(order: OrderSummary, now: datetime, lang: str) -> str:

@@ -104,3 +104,12 @@ def parse_deep_link_payload(text: str | None) -> PickupLink | None:
     if len(raw) != 16 or base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=") != encoded:
         return None
     return PickupLink(UUID(bytes=raw), code)
+
+
+def pickup_qr_data(order_id: UUID, code: str, bot_username: str | None) -> str:
+    """What an order's QR code holds: the deep link the business scans to redeem it, or (without a known
+    bot username) the bare payload; the business can always type the code instead."""
+    payload = deep_link_payload(order_id, code)
+    if bot_username:
+        return f"https://t.me/{bot_username.lstrip('@')}?start={payload}"
+    return payload

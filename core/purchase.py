@@ -57,13 +57,6 @@ def return_url(bot_username: str | None, public_base_url: str | None) -> str:
     return "http://localhost/"  # a harmless local page: the buyer returns to Telegram by themselves
 
 
-def pickup_qr_data(bot_username: str | None, payload: str) -> str:
-    """What the order's QR code encodes: the deep link the business scans to redeem, or the bare payload."""
-    if bot_username:
-        return f"https://t.me/{bot_username.lstrip('@')}?start={payload}"
-    return payload
-
-
 Outcome = Literal["paid", "processing", "failed", "expired", "none"]
 # What our payment row may become from each state. Events arrive late, twice and out of order, and each is
 # read against Stripe's current session; the guard keeps a stale reading from undoing a later one (a

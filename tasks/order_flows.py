@@ -23,7 +23,7 @@ from core.commands import PressButton
 from core.i18n import resolve_language, t
 from core.messages import Reply
 from core.orders import CancelRefused, OrderSummary
-from core.pickup import display_code
+from core.pickup import display_code, pickup_qr_data
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import runtime
 from tasks.business_flows import Context
@@ -89,7 +89,7 @@ def _show_code(ctx: Context, order: OrderSummary) -> tuple[Reply, ...]:
         Reply(
             ctx.chat_id,
             orders.code_caption(order, ctx.now, ctx.lang),
-            qr_data=orders.pickup_qr_data(order.order_id, order.pickup_code, bot_username()),
+            qr_data=pickup_qr_data(order.order_id, order.pickup_code, bot_username()),
         ),
     )
 

@@ -28,7 +28,7 @@ from core import purchase
 from core.i18n import resolve_language
 from core.messages import Reply
 from core.money import Money
-from core.pickup import deep_link_payload, display_code, generate_pickup_code
+from core.pickup import display_code, generate_pickup_code, pickup_qr_data
 from db.models import Payment, Reservation
 from db.payment_repositories import HoldDetails, NewCheckout
 from db.uow import SqlAlchemyUnitOfWork
@@ -400,7 +400,7 @@ def _paid(
     )
     _audit(uow, "order.paid", "order", order.id, None, now)
     code = display_code(order.pickup_code)
-    qr = purchase.pickup_qr_data(deps.bot_username, deep_link_payload(order.id, order.pickup_code))
+    qr = pickup_qr_data(order.id, order.pickup_code, deps.bot_username)
     owner = purchase.owner_new_order(
         view,
         owner_chat_id=details.owner_chat_id,

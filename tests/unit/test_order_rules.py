@@ -17,7 +17,7 @@ from core.orders import (
     OrderSummary,
     ensure_cancellable,
 )
-from core.pickup import parse_deep_link_payload
+from core.pickup import parse_deep_link_payload, pickup_qr_data
 
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 14:00 in Singapore
 HOUR = timedelta(hours=1)
@@ -98,11 +98,11 @@ def test_no_orders_points_to_find() -> None:
 
 def test_the_pickup_qr_is_the_deep_link_the_business_opens() -> None:
     order_id = uuid.uuid4()
-    link = orders.pickup_qr_data(order_id, "ABC234", "marketbot_bot")
+    link = pickup_qr_data(order_id, "ABC234", "marketbot_bot")
     assert link.startswith("https://t.me/marketbot_bot?start=p_")
     payload = link.split("start=", 1)[1]
     assert parse_deep_link_payload(payload) == (order_id, "ABC234")
-    assert orders.pickup_qr_data(order_id, "ABC234", None) == payload
+    assert pickup_qr_data(order_id, "ABC234", None) == payload
 
 
 def test_the_cutoff_refusal_names_the_deadline_in_the_venues_time() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from core import purchase
 from core.callbacks import ReleaseHold, ViewOffer
 from core.money import Money
+from core.pickup import deep_link_payload, pickup_qr_data
 from core.reservations import InvalidQuantity, Line
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -84,8 +86,10 @@ def test_return_urls_and_qr_data_prefer_the_bot() -> None:
     assert purchase.return_url("@marketbot", None) == "https://t.me/marketbot"
     assert purchase.return_url(None, "https://bot.example.com") == "https://bot.example.com"
     assert purchase.return_url(None, None).startswith("http://localhost")
-    assert purchase.pickup_qr_data("marketbot", "p_x") == "https://t.me/marketbot?start=p_x"
-    assert purchase.pickup_qr_data(None, "p_x") == "p_x"
+    order_id = uuid.UUID(int=7)
+    payload = deep_link_payload(order_id, "ABC234")
+    assert pickup_qr_data(order_id, "ABC234", "@marketbot") == f"https://t.me/marketbot?start={payload}"
+    assert pickup_qr_data(order_id, "ABC234", None) == payload
 
 
 def test_reserved_card_edits_the_photo_caption_without_the_buy_button() -> None:
