@@ -100,6 +100,12 @@ class FakeStripe(BackgroundServer):
         self._tasks: set[asyncio.Task[None]] = set()
         self._delays: list[_Delay] = []
         self._delays_started = 0
+        # Webhook delivery faults Stripe really produces: events held back (late), each sent several
+        # times (at-least-once), or released in another order than they happened.
+        self._delivery_lock = threading.Lock()
+        self._holding = False
+        self._held: list[dict[str, Any]] = []
+        self.deliveries_per_event = 1
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -116,7 +122,7 @@ class FakeStripe(BackgroundServer):
         shown = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         self.base_url = f"http://{shown}:{self.port}"
         self._client = aiohttp.ClientSession()
-        self._state.on_event = self._queue_delivery
+        self._state.on_event = self._on_event
         self._spawn(self._expiry_sweeper())
 
     async def _shutdown(self) -> None:
@@ -246,9 +252,41 @@ class FakeStripe(BackgroundServer):
         digest = hmac.new(self.webhook_secret.encode(), signed, hashlib.sha256).hexdigest()
         return f"t={ts},v1={digest}"
 
+    def hold_deliveries(self) -> None:
+        """Keep new events instead of delivering them (a webhook endpoint that is late or unreachable)."""
+        with self._delivery_lock:
+            self._holding = True
+
+    def release_deliveries(self, *, reverse: bool = False, times: int = 1) -> list[str]:
+        """Deliver the held events (newest first with ``reverse``), each ``times`` times; stop holding.
+
+        Returns the ids of the events released, in the order they were sent.
+        """
+        with self._delivery_lock:
+            held, self._held, self._holding = self._held, [], False
+        if reverse:
+            held.reverse()
+        for event in held:
+            self.send_event(event, times=times)
+        return [str(event.get("id")) for event in held]
+
+    @property
+    def held_events(self) -> list[dict[str, Any]]:
+        with self._delivery_lock:
+            return list(self._held)
+
     def send_event(self, event: dict[str, Any], *, times: int = 1) -> None:
         """(Re)deliver ``event`` ``times`` times to ``webhook_url``, each attempt retried until a 2xx."""
         for _ in range(times):
+            self._queue_delivery(event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """A new event happened on the account: deliver it (or hold it back), as configured."""
+        with self._delivery_lock:
+            if self._holding:
+                self._held.append(copy.deepcopy(event))
+                return
+        for _ in range(max(1, self.deliveries_per_event)):
             self._queue_delivery(event)
 
     def _queue_delivery(self, event: dict[str, Any]) -> None:

@@ -250,6 +250,40 @@ def test_webhook_delivery_is_signed() -> None:
         assert ids == {fake.events[0]["id"]} and len(receiver.received) == 3
 
 
+def test_webhooks_can_arrive_late_out_of_order_and_more_than_once() -> None:
+    with Receiver() as receiver, FakeStripe(webhook_url=receiver.url, webhook_secret=SECRET) as fake:
+        client = stripe.StripeClient(
+            "sk_test_1", base_addresses={"api": fake.base_url}, max_network_retries=0
+        )
+        # Late: while held, nothing reaches the endpoint
+        fake.hold_deliveries()
+        session = client.v1.checkout.sessions.create(params=session_params())
+        fake.complete_checkout(session.id, async_payment=True)
+        fake.succeed_async_payment(session.id)
+        assert [e["type"] for e in fake.held_events] == [
+            "checkout.session.completed",
+            "checkout.session.async_payment_succeeded",
+        ]
+        assert receiver.received == []
+
+        # Out of order and twice: released newest first, each event delivered two times
+        released = fake.release_deliveries(reverse=True, times=2)
+        fake.wait_for_deliveries(4, status=200)
+        assert released == [fake.events[1]["id"], fake.events[0]["id"]]
+        delivered = [json.loads(body)["type"] for body, _ in receiver.received]
+        assert sorted(delivered) == sorted(
+            ["checkout.session.completed"] * 2 + ["checkout.session.async_payment_succeeded"] * 2
+        )
+
+        # Every event twice, from now on
+        fake.deliveries_per_event = 2
+        client.v1.checkout.sessions.expire(client.v1.checkout.sessions.create(params=session_params()).id)
+        fake.wait_for_deliveries(6, status=200)
+        assert [json.loads(body)["type"] for body, _ in receiver.received[4:]] == [
+            "checkout.session.expired"
+        ] * 2
+
+
 def test_webhook_retries_on_non_2xx() -> None:
     with Receiver(statuses=[500, 503]) as receiver, FakeStripe(webhook_url=receiver.url) as fake:
         client = stripe.StripeClient(
