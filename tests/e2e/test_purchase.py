@@ -171,3 +171,49 @@ def _edited_to(
                 return dict(message)
         time.sleep(0.05)
     raise AssertionError(f"message {message_id} never showed {label!r}")
+
+
+def test_late_reordered_and_repeated_stripe_events_still_make_one_order(
+    stack: Stack, database_url: str
+) -> None:
+    # Given a customer with a hold and its Pay button
+    owner = Chat(stack, random.randint(10**9, 9 * 10**9), first_name="Oki")
+    owner.say("/start")
+    owner.expect("Welcome")
+    title = f"Lunch box {random.randint(1000, 9999)}"
+    offer_id = _open_bakery(database_url, owner.user_id, title)
+    customer = Chat(stack, random.randint(10**9, 9 * 10**9), first_name="Cas")
+    customer.say("/start")
+    customer.expect("Welcome")
+    customer.press(ViewOffer(offer_id).encode())
+    customer.expect(title)
+    card_id = stack.telegram.bot_messages(customer.user_id)[-1]["message_id"]
+    customer.press(button(_edited_to(stack, customer.user_id, card_id, "Reserve 1"), "Reserve 1"))
+    session_id = _wait_for_pay_button(stack, customer.user_id, card_id).rsplit("/", 1)[1]
+
+    # When they pay with a delayed method while our webhook endpoint is unreachable, and the two events
+    # (completed, then async_payment_succeeded) finally arrive newest first, each of them twice
+    stack.stripe.hold_deliveries()
+    try:
+        stack.stripe.complete_checkout(session_id, async_payment=True)
+        stack.stripe.succeed_async_payment(session_id)
+    finally:
+        released = stack.stripe.release_deliveries(reverse=True, times=2)
+    assert len(released) == 2
+
+    # Then the customer is confirmed exactly once, and there is exactly one paid order
+    confirmation = customer.expect("Order confirmed", timeout=40)
+    ((code, status),) = _orders(database_url, customer.user_id)
+    assert status == "paid" and f"{code[:3]}-{code[3:]}" in confirmation["text"]
+    deadline = time.monotonic() + 30
+    while any(
+        sum(1 for event_id, code in list(stack.stripe.webhook_deliveries) if event_id == e and code == 200)
+        < 2
+        for e in released
+    ):
+        assert time.monotonic() < deadline, "the released events were not all delivered twice"
+        time.sleep(0.05)
+    time.sleep(1.0)  # give any wrongly repeated confirmation the time to show up before counting
+    confirmations = [m for m in customer._messages() if "Order confirmed" in m["text"]]
+    assert len(confirmations) == 1
+    assert len(_orders(database_url, customer.user_id)) == 1
