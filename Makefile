@@ -43,6 +43,7 @@ pytest: setup
 
 bench: setup
 	$(BIN)/python -m bench.webhook_latency
+	$(BIN)/python -m bench.discovery
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -27,16 +27,14 @@ _DISTANCE = """
     )))
 """
 
-# Per item `oi`: units in holds that have lapsed (reservation_items is indexed by offer_item_id). A lateral
-# join rather than a scalar subquery in the select list, which the planner would copy into every aggregate.
-_LAPSED_JOIN = """
-    LEFT JOIN LATERAL (
-        SELECT sum(ri.quantity) AS quantity FROM reservation_items ri
-        JOIN reservations r ON r.id = ri.reservation_id
-        WHERE ri.offer_item_id = oi.id AND r.status = 'held' AND r.expires_at <= :now
-    ) lapsed ON true
+# Units in holds that have lapsed but were not reclaimed yet, per item: few rows (the release sweep runs every
+# minute), computed once per query and hash-joined, instead of once per item of every candidate offer.
+_LAPSED = """
+    SELECT ri.offer_item_id, sum(ri.quantity) AS quantity
+    FROM reservations r JOIN reservation_items ri ON ri.reservation_id = r.id
+    WHERE r.status = 'held' AND r.expires_at <= :now
+    GROUP BY ri.offer_item_id
 """
-_AVAILABLE = "oi.remaining + coalesce(lapsed.quantity, 0)"
 
 _ORDER_BY: Final[dict[SortTab, str]] = {
     "near": "distance_m, id",
@@ -45,47 +43,61 @@ _ORDER_BY: Final[dict[SortTab, str]] = {
     "ending": "pickup_end, distance_m, id",
 }
 
+# Two steps: stock totals (cheap sums) for every offer in the circle, to filter, order, page and count;
+# then prices (the cheapest item still available) only for the page's rows.
 _PAGE_SQL = """
-WITH nearby AS (
-    SELECT o.id, o.title, o.pickup_start, o.pickup_end, o.published_at, o.currency,
-           b.name AS business, v.timezone, {distance} AS distance_m
-    FROM offers o
-    JOIN businesses b ON b.id = o.business_id
-    JOIN venues v ON v.id = o.venue_id
-    WHERE o.status = 'published' AND o.latitude IS NOT NULL
-      AND point(o.longitude, o.latitude) <@ box(point(:west, :south), point(:east, :north))
-      AND o.pickup_end > :now
-      AND b.status = 'verified'
-      AND (CAST(:category AS text) IS NULL OR b.category = :category)
+WITH lapsed AS ({lapsed}),
+nearby AS (
+    SELECT * FROM (
+        SELECT o.id, o.title, o.pickup_start, o.pickup_end, o.published_at, o.currency,
+               b.name AS business, v.timezone, {distance} AS distance_m
+        FROM offers o
+        JOIN businesses b ON b.id = o.business_id
+        JOIN venues v ON v.id = o.venue_id
+        WHERE o.status = 'published' AND o.latitude IS NOT NULL
+          AND point(o.longitude, o.latitude) <@ box(point(:west, :south), point(:east, :north))
+          AND o.pickup_end > :now
+          AND b.status = 'verified'
+          AND (CAST(:category AS text) IS NULL OR b.category = :category)
+    ) circle
+    WHERE distance_m <= :radius_m
 ), stocked AS (
-    SELECT n.*, s.available, s.taken, s.price_minor, s.normal_minor, s.prices
+    -- Grouped by the offer's own columns: `nearby` is read once (a second read would materialize it,
+    -- and the planner, blind to its size, would then loop over it per offer).
+    SELECT n.id, n.title, n.pickup_start, n.pickup_end, n.published_at, n.currency, n.business,
+           n.timezone, n.distance_m,
+           sum(oi.remaining + coalesce(l.quantity, 0)) AS available,
+           sum(oi.quantity_total - oi.remaining - coalesce(l.quantity, 0)) AS taken
     FROM nearby n
-    CROSS JOIN LATERAL (
-        SELECT sum(a.available) AS available,
-               sum(a.quantity_total - a.available) AS taken,
-               (array_agg(a.offer_price_minor ORDER BY a.offer_price_minor, a.position)
-                    FILTER (WHERE a.available > 0))[1] AS price_minor,
-               (array_agg(a.normal_price_minor ORDER BY a.offer_price_minor, a.position)
-                    FILTER (WHERE a.available > 0))[1] AS normal_minor,
-               count(DISTINCT a.offer_price_minor) FILTER (WHERE a.available > 0) AS prices
-        FROM (
-            SELECT oi.position, oi.quantity_total, oi.offer_price_minor, oi.normal_price_minor,
-                   {available} AS available
-            FROM offer_items oi {lapsed} WHERE oi.offer_id = n.id
-        ) a
-    ) s
-    WHERE n.distance_m <= :radius_m AND s.available > 0
+    JOIN offer_items oi ON oi.offer_id = n.id
+    LEFT JOIN lapsed l ON l.offer_item_id = oi.id
+    GROUP BY n.id, n.title, n.pickup_start, n.pickup_end, n.published_at, n.currency, n.business,
+             n.timezone, n.distance_m
+), page AS (
+    SELECT *, count(*) OVER () AS total
+    FROM stocked
+    WHERE available > 0
+    ORDER BY {order_by}
+    LIMIT :limit OFFSET :offset
 )
-SELECT *, count(*) OVER () AS total FROM stocked
+SELECT page.*, p.price_minor, p.normal_minor, p.prices
+FROM page
+CROSS JOIN LATERAL (
+    SELECT (array_agg(a.offer_price_minor ORDER BY a.offer_price_minor, a.position))[1] AS price_minor,
+           (array_agg(a.normal_price_minor ORDER BY a.offer_price_minor, a.position))[1] AS normal_minor,
+           count(DISTINCT a.offer_price_minor) AS prices
+    FROM (
+        SELECT oi.position, oi.offer_price_minor, oi.normal_price_minor
+        FROM offer_items oi LEFT JOIN lapsed l ON l.offer_item_id = oi.id
+        WHERE oi.offer_id = page.id AND oi.remaining + coalesce(l.quantity, 0) > 0
+    ) a
+) p
 ORDER BY {order_by}
-LIMIT :limit OFFSET :offset
 """
 
 
 def _page_sql(tab: SortTab) -> str:
-    return _PAGE_SQL.format(
-        distance=_DISTANCE, available=_AVAILABLE, lapsed=_LAPSED_JOIN, order_by=_ORDER_BY[tab]
-    )
+    return _PAGE_SQL.format(distance=_DISTANCE, lapsed=_LAPSED, order_by=_ORDER_BY[tab])
 
 
 @dataclass(frozen=True)
@@ -245,8 +257,11 @@ class DiscoveryRepository:
         items = self.session.execute(
             text(
                 f"""
-                SELECT oi.name, oi.normal_price_minor, oi.offer_price_minor, {_AVAILABLE} AS available
-                FROM offer_items oi {_LAPSED_JOIN} WHERE oi.offer_id = :offer_id ORDER BY oi.position
+                WITH lapsed AS ({_LAPSED})
+                SELECT oi.name, oi.normal_price_minor, oi.offer_price_minor,
+                       oi.remaining + coalesce(l.quantity, 0) AS available
+                FROM offer_items oi LEFT JOIN lapsed l ON l.offer_item_id = oi.id
+                WHERE oi.offer_id = :offer_id ORDER BY oi.position
                 """
             ),
             {"offer_id": offer_id, "now": now},
