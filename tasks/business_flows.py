@@ -51,6 +51,12 @@ class Context:
     now: datetime
     # Follow-up tasks to publish once this command's transaction has committed (tasks.jobs).
     jobs: list[Job] = field(default_factory=list)
+    # Metric increments to record once the transaction committed (name, labels): a rolled-back or retried
+    # command is not counted twice.
+    counts: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def count(self, metric: str, **labels: str) -> None:
+        self.counts.append((metric, labels))
 
     def defer(self, task: str, *args: str | int) -> None:
         """Ask for `task` to run after the commit (e.g. create the Checkout Session for a new hold)."""

@@ -58,6 +58,7 @@ def drain_user_mailbox(self: Any, telegram_user_id: int) -> int:
         publish_send=publish_send,
         publish_job=jobs.publish,
         admins=runtime.settings().admin_telegram_ids,
+        record_count=lambda metric, labels: metrics.writer().incr(metric, labels),
     )
     result = runtime.mailbox().drain(telegram_user_id, process)
     if result.more:

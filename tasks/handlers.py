@@ -110,6 +110,7 @@ class Effects:
 
     outbox_ids: list[int] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
+    counts: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
 
 def handle_user_command(
@@ -150,7 +151,7 @@ def handle_user_command(
     ids = _store_replies(uow, command, replies, now)
     uow.commit()
     log.info("update_handled", update_id=command.update_id, kind=command.kind, replies=len(ids))
-    return Effects(ids, list(ctx.jobs))
+    return Effects(ids, list(ctx.jobs), list(ctx.counts))
 
 
 def _route(ctx: flows.Context, uow: SqlAlchemyUnitOfWork) -> tuple[Reply, ...]:
@@ -252,6 +253,7 @@ def apply_mailbox_entry(
     publish_send: Callable[[int], None],
     publish_job: Callable[[Job], None],
     admins: frozenset[int] = frozenset(),
+    record_count: Callable[[str, dict[str, str]], None] = lambda _metric, _labels: None,
 ) -> None:
     """Process one mailbox entry end to end: handle, commit, then publish the sends.
 
@@ -279,6 +281,8 @@ def apply_mailbox_entry(
             publish_send(outbox_id)
         for job in effects.jobs:
             publish_job(job)
+        for metric, labels in effects.counts:
+            record_count(metric, labels)
 
 
 def _apologize(

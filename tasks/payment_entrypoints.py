@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from core.clock import utcnow
-from tasks import jobs, runtime
+from tasks import jobs, metrics, runtime
 from tasks.app import app
 from tasks.entrypoints import publish_send
 from tasks.handlers import TRANSIENT_ERRORS
@@ -62,9 +62,11 @@ def create_checkout_task(self: Any, reservation_id: str) -> str:
 @app.task(name=PROCESS_STRIPE_EVENT, bind=True, autoretry_for=TRANSIENT_ERRORS, max_retries=EVENT_MAX_RETRIES)
 def process_stripe_event_task(self: Any, event_id: str, event_type: str, session_id: str) -> str:
     try:
-        return process_event(event_id, event_type, session_id, _deps())
+        outcome = process_event(event_id, event_type, session_id, _deps())
     except StripeUnavailable as exc:
         raise self.retry(countdown=_backoff(self.request.retries), exc=exc) from exc
+    metrics.count("marketbot_payments_total", outcome=outcome)
+    return outcome
 
 
 @app.task(name=EXPIRE_CHECKOUT, bind=True, autoretry_for=TRANSIENT_ERRORS, max_retries=EVENT_MAX_RETRIES)

@@ -49,12 +49,16 @@ def _hold_minutes() -> int:
     return runtime.settings().hold_minutes
 
 
+RESERVATIONS = "marketbot_reservations_total"
+
+
 def buy(
     ctx: Context, uow: SqlAlchemyUnitOfWork, action: BuyOffer, *, hold_minutes: int | None = None
 ) -> tuple[Reply, ...]:
     minutes = hold_minutes if hold_minutes is not None else _hold_minutes()
     me = uow.users.get_by_telegram_id(ctx.user.telegram_user_id)
     if me is None or me.banned_at is not None:
+        ctx.count(RESERVATIONS, outcome="banned")
         return (ctx.say("buy.banned"),)
     offer = uow.session.get(Offer, action.offer_id, populate_existing=True)
     business = uow.session.get(Business, offer.business_id) if offer is not None else None
@@ -65,9 +69,11 @@ def buy(
         or offer.status != "published"
         or offer.pickup_end <= ctx.now
     ):
+        ctx.count(RESERVATIONS, outcome="not_on_sale")
         return (ctx.say("buy.not_on_sale"),)
     running = uow.payments.open_hold_of(ctx.row_id, offer.id, ctx.now)
     if running is not None:
+        ctx.count(RESERVATIONS, outcome="already_holding")
         return _show_hold(ctx, uow, running.id, hint="buy.already_holding")
     items = uow.offers.items(offer.id)
     limit = offer.per_order_limit or DEFAULT_PER_ORDER_LIMIT
@@ -77,6 +83,7 @@ def buy(
             per_order_limit=offer.per_order_limit,
         )
     except InvalidQuantity:
+        ctx.count(RESERVATIONS, outcome="invalid_quantity")
         return (ctx.say("buy.invalid_quantity", limit=limit),)
     key = f"buy:{ctx.row_id}:{action.offer_id}:{action.nonce}"
     try:
@@ -92,10 +99,13 @@ def buy(
                 now=ctx.now,
             )
     except SoldOut as exc:
+        ctx.count(RESERVATIONS, outcome="sold_out")
         return (_sold_out(ctx, uow, offer, items, exc),)
     except OfferNotOnSale:
+        ctx.count(RESERVATIONS, outcome="not_on_sale")
         return (ctx.say("buy.not_on_sale"),)
     if not hold.created:
+        ctx.count(RESERVATIONS, outcome="repeated")
         return _show_hold(ctx, uow, hold.reservation_id)
     details = _details(uow, hold.reservation_id, ctx)
     reservation = uow.payments.lock_reservation(hold.reservation_id)
@@ -103,6 +113,7 @@ def buy(
     reservation.chat_message_id = ctx.command.message_id
     uow.session.flush()
     ctx.defer(CREATE_CHECKOUT, str(hold.reservation_id))
+    ctx.count(RESERVATIONS, outcome="held")
     log.info("hold_created", reservation_id=str(hold.reservation_id), offer_id=offer.id)
     return (purchase.reserved(_view(details, ctx), minutes),)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.clock import utcnow
-from tasks import runtime
+from tasks import metrics, runtime
 from tasks.app import app
 from tasks.entrypoints import publish_send
 from tasks.handlers import TRANSIENT_ERRORS
@@ -31,6 +31,7 @@ def execute_refund(self: Any, refund_id: int) -> str:
     )
     for outbox_id in outcome.outbox_ids:
         publish_send(outbox_id)
+    metrics.count("marketbot_refunds_total", outcome=outcome.kind)
     if outcome.kind == "retry":
         raise self.retry(countdown=outcome.retry_after)
     return outcome.kind

@@ -446,3 +446,12 @@ def test_someone_elses_hold_cannot_be_released(uow_factory: UowFactory) -> None:
     assert "doesn't exist" in texts(uow_factory, effects.outbox_ids)
     assert reservations_of_id(uow_factory, reservation_id).status == "held"
     assert remaining(uow_factory, shop.item_ids[0]) == 3
+
+
+def test_each_buy_is_counted_by_outcome_once_committed(uow_factory: UowFactory) -> None:
+    shop = open_shop(uow_factory, [NewItem("Croissant", 1, 400, 250)])
+    first, second = customer(), customer()
+    held = press(uow_factory, first, BuyOffer(shop.offer_id, (1,), "c1").encode())
+    sold_out = press(uow_factory, second, BuyOffer(shop.offer_id, (1,), "c2").encode())
+    assert held.counts == [("marketbot_reservations_total", {"outcome": "held"})]
+    assert sold_out.counts == [("marketbot_reservations_total", {"outcome": "sold_out"})]
