@@ -274,6 +274,12 @@ class OutboxRepository:
         msg.abandoned_at = now
         self.session.flush()
 
+    def record_wait(self, msg: OutboxMessage, *, reason: str, not_before: datetime) -> None:
+        """Telegram asked us to wait (flood control): not before `not_before`, and not a failed attempt."""
+        msg.last_error = reason[:MAX_ERROR_LENGTH]
+        msg.not_before = not_before
+        self.session.flush()
+
     def record_failure(self, msg: OutboxMessage, *, error: str, not_before: datetime | None) -> None:
         """A failed attempt that will be retried: counted, and not retried before `not_before`."""
         msg.attempts += 1

@@ -72,6 +72,7 @@ class OutboxRepository(Protocol):
     def mark_sent(self, msg: Any, *, telegram_message_id: int | None, now: datetime) -> None: ...
     def mark_dropped(self, msg: Any, *, reason: str, now: datetime) -> None: ...
     def record_failure(self, msg: Any, *, error: str, not_before: datetime | None) -> None: ...
+    def record_wait(self, msg: Any, *, reason: str, not_before: datetime) -> None: ...
     def mark_failed(self, msg: Any, *, error: str, now: datetime) -> None: ...
 
 
@@ -198,13 +199,17 @@ def _retry(
         # Our own shared rate limit said wait; Telegram was not asked, so it isn't a failed attempt.
         uow.commit()  # persists resume_with, if any; otherwise there is nothing to write
         return DeliveryOutcome(DeliveryKind.RETRY, after=result.after)
+    if result.reason == FLOOD_CONTROL:
+        # Telegram said when to come back: a wait, not a failed attempt. Counting 429s against the bound
+        # gave up on messages during a long flood (tests/faults); they must be delayed, not lost.
+        uow.outbox.record_wait(msg, reason=result.reason, not_before=now + timedelta(seconds=result.after))
+        uow.commit()
+        return DeliveryOutcome(DeliveryKind.RETRY, after=result.after)
     if msg.attempts + 1 >= max_attempts:
         uow.outbox.mark_failed(msg, error=f"gave up after {max_attempts} attempts: {result.reason}", now=now)
         uow.commit()
         return DeliveryOutcome(DeliveryKind.FAILED)
-    after = result.after
-    if result.reason != FLOOD_CONTROL:
-        after = min(after * 2**msg.attempts, BACKOFF_MAX_SECONDS)
+    after = min(result.after * 2**msg.attempts, BACKOFF_MAX_SECONDS)
     uow.outbox.record_failure(msg, error=result.reason, not_before=now + timedelta(seconds=after))
     uow.commit()
     return DeliveryOutcome(DeliveryKind.RETRY, after=after)
