@@ -180,7 +180,7 @@ class FakeStripe(BackgroundServer):
     # -- fault injection ------------------------------------------------------------------------------------
 
     def delay_next(self, path_prefix: str, seconds: float, *, method: str = "POST", times: int = 1) -> None:
-        """Answer the next ``times`` ``method`` requests whose path starts with ``path_prefix`` ``seconds`` late.
+        """Answer the next ``times`` ``method`` requests under ``path_prefix`` ``seconds`` late.
 
         The request is processed at once, as Stripe would; only its answer is held back (a slow network or a
         slow Stripe). A client that gives up or dies meanwhile has made the change without hearing of it,
