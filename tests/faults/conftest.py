@@ -346,14 +346,16 @@ def open_shop(stack: FaultStack, *, units: int = 5) -> int:
         engine.dispose()
 
 
-def press_buy(stack: FaultStack, buyer: int, offer_id: int) -> None:
-    """The buyer opens the offer's card and taps Reserve for one loaf (a hold, then the checkout task)."""
+def press_buy(stack: FaultStack, buyer: int, offer_id: int) -> int:
+    """The buyer opens the offer's card and taps Reserve for one loaf (a hold, then the checkout task);
+    returns the tap's update id (its tasks log it as correlation id `tg-<update id>`)."""
     from core.callbacks import BuyOffer, ViewOffer
 
     stack.telegram.send_callback(buyer, ViewOffer(offer_id).encode(), first_name="Buyer")
     wait_until(lambda: stack.sent_to(buyer, "sendPhoto"), timeout=60, what="the offer card is shown")
     nonce = format(random.getrandbits(40), "x")
-    stack.telegram.send_callback(buyer, BuyOffer(offer_id, (1,), nonce).encode(), first_name="Buyer")
+    update = stack.telegram.send_callback(buyer, BuyOffer(offer_id, (1,), nonce).encode(), first_name="Buyer")
+    return int(update["update_id"])
 
 
 def reservation_of(stack: FaultStack, buyer: int, *, timeout: float = 60) -> str:
@@ -400,13 +402,25 @@ def order_rows(stack: FaultStack, reservation_id: str) -> list[Any]:
     return stack.rows("SELECT id, pickup_code FROM orders WHERE reservation_id = :r", r=reservation_id)
 
 
+def task_runs(stack: FaultStack, task_name: str, marker: str) -> int:
+    """Finished runs of `task_name` whose log line carries `marker` (its task id or correlation id).
+
+    Counted by a marker, not as a difference of totals: a process keeps only its last lines."""
+    return sum(
+        1
+        for line in list(stack.worker.output)
+        if f"Task {task_name}[" in line and " succeeded in " in line and marker in line
+    )
+
+
 def confirmations(stack: FaultStack, buyer: int) -> list[Any]:
     """The order confirmations (QR photo with the pickup code) the buyer received."""
     return [c for c in stack.sent_to(buyer, "sendPhoto") if "Order confirmed" in str(c.params.get("caption"))]
 
 
-def publish(stack: FaultStack, task_name: str, *args: Any) -> None:
-    """Publish a task by name, routed like production publishers do (tasks.app's queues and routes)."""
+def publish(stack: FaultStack, task_name: str, *args: Any) -> str:
+    """Publish a task by name, routed like production publishers do (tasks.app's queues and routes);
+    returns its task id."""
     from marketbot.settings import load_settings, redis_url_for_celery
     from tasks.app import create_app
 
@@ -416,7 +430,7 @@ def publish(stack: FaultStack, task_name: str, *args: Any) -> None:
         )
     )
     try:
-        app.send_task(task_name, args=list(args))
+        return str(app.send_task(task_name, args=list(args)).id)
     finally:
         app.close()
 

@@ -27,17 +27,11 @@ from tests.faults.conftest import (
     press_buy,
     publish,
     reservation_of,
+    task_runs,
     wait_until,
 )
 
 pytestmark = pytest.mark.slow
-
-
-def _succeeded(stack: FaultStack, task_name: str) -> int:
-    """How many runs of `task_name` the worker has finished (Celery's own log line per task)."""
-    return sum(
-        1 for line in list(stack.worker.output) if f"Task {task_name}[" in line and "succeeded" in line
-    )
 
 
 @pytest.mark.timeout(120)
@@ -74,7 +68,6 @@ def test_one_stripe_event_delivered_five_times_makes_one_order_and_one_confirmat
     reservation_id = reservation_of(stack, buyer)
     wait_until(lambda: pay_messages(stack, buyer), timeout=60, what="the buyer gets the Pay button")
     ((session_id, _),) = payment_rows(stack, reservation_id)
-    done = _succeeded(stack, PROCESS_STRIPE_EVENT)
 
     stack.stripe.complete_checkout(session_id)
     (event,) = [
@@ -89,7 +82,7 @@ def test_one_stripe_event_delivered_five_times_makes_one_order_and_one_confirmat
 
     wait_until(lambda: delivered() >= 5, timeout=60, what="five deliveries answered 200")
     wait_until(
-        lambda: _succeeded(stack, PROCESS_STRIPE_EVENT) >= done + 5,
+        lambda: task_runs(stack, PROCESS_STRIPE_EVENT, event["id"]) >= 5,
         timeout=60,
         what="five event tasks ran",
     )
@@ -113,28 +106,28 @@ def test_the_same_celery_task_published_twice_has_one_effect(stack: FaultStack) 
     button for the hold."""
     # A drain published three times for one update
     user = new_user_id()
-    drains = _succeeded(stack, DRAIN_USER_MAILBOX)
-    stack.telegram.send_user_message(user, "/start", first_name="Twice")
-    publish(stack, DRAIN_USER_MAILBOX, user)
-    publish(stack, DRAIN_USER_MAILBOX, user)
+    update = stack.telegram.send_user_message(user, "/start", first_name="Twice")
+    copies = [publish(stack, DRAIN_USER_MAILBOX, user) for _ in range(2)]
     stack.wait_for_reply(user, "Welcome to MarketBot, Twice!")
-    wait_until(
-        lambda: _succeeded(stack, DRAIN_USER_MAILBOX) >= drains + 3, timeout=60, what="all three drains ran"
-    )
+    for marker in [f"tg-{update['update_id']}", *copies]:
+        wait_until(
+            lambda m=marker: task_runs(stack, DRAIN_USER_MAILBOX, m) >= 1,
+            timeout=60,
+            what=f"drain {marker} ran",
+        )
 
     # create_checkout published three times for one hold
     offer_id = open_shop(stack)
     buyer = new_user_id()
-    checkouts = _succeeded(stack, CREATE_CHECKOUT)
-    press_buy(stack, buyer, offer_id)
+    tap = press_buy(stack, buyer, offer_id)
     reservation_id = reservation_of(stack, buyer)
-    publish(stack, CREATE_CHECKOUT, reservation_id)
-    publish(stack, CREATE_CHECKOUT, reservation_id)
-    wait_until(
-        lambda: _succeeded(stack, CREATE_CHECKOUT) >= checkouts + 3,
-        timeout=60,
-        what="all three checkouts ran",
-    )
+    copies = [publish(stack, CREATE_CHECKOUT, reservation_id) for _ in range(2)]
+    for marker in [f"tg-{tap}", *copies]:
+        wait_until(
+            lambda m=marker: task_runs(stack, CREATE_CHECKOUT, m) >= 1,
+            timeout=60,
+            what=f"checkout {marker} ran",
+        )
     wait_until(lambda: pay_messages(stack, buyer), timeout=60, what="the buyer gets the Pay button")
     time.sleep(1.0)  # duplicated messages would follow right behind
     assert len(stack.sent_to(user)) == 1

@@ -13,6 +13,7 @@ import pytest
 
 from marketbot.harness import free_port, start_gateway, text_update
 from marketbot.settings import redis_url_for_celery
+from tasks.names import CREATE_CHECKOUT
 from tests.faults.conftest import (
     FaultStack,
     HoldingProxy,
@@ -23,6 +24,7 @@ from tests.faults.conftest import (
     payment_rows,
     press_buy,
     reservation_of,
+    task_runs,
     wait_until,
 )
 
@@ -38,18 +40,14 @@ def test_worker_sigterm_mid_checkout_finishes_the_task_before_exiting(stack: Fau
     buyer = new_user_id()
     held = stack.stripe.delays_started
     stack.stripe.delay_next("/v1/checkout/sessions", 4)
-    press_buy(stack, buyer, offer_id)
+    tap = press_buy(stack, buyer, offer_id)
     reservation_id = reservation_of(stack, buyer)
     stack.stripe.wait_for_delayed(held + 1, timeout=60)
 
     assert stack.worker.stop(signal.SIGTERM, timeout=90) == 0, stack.worker.tail()
 
     assert len(payment_rows(stack, reservation_id)) == 1, stack.worker.tail()
-    assert "create_checkout" in next(
-        line
-        for line in reversed(list(stack.worker.output))
-        if "succeeded" in line and "create_checkout" in line
-    )
+    assert task_runs(stack, CREATE_CHECKOUT, f"tg-{tap}") == 1, stack.worker.tail()
     stack.start_worker("f2")
     wait_until(lambda: pay_messages(stack, buyer), timeout=60, what="the buyer gets the Pay button")
     posts = [
