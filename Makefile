@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test check lint format typecheck imports pytest bench clean
+.PHONY: setup run test check lint format typecheck imports pytest bench clean check-deploy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ run: setup
 # make test = code-quality gates, then the whole test suite with coverage.
 test: check pytest
 
-check: lint typecheck imports
+check: lint typecheck imports check-deploy
 
 lint: setup
 	$(BIN)/ruff check .
@@ -37,6 +37,13 @@ typecheck: setup
 
 imports: setup
 	$(BIN)/lint-imports
+
+# Dockerfiles (hadolint), compose schema, shellcheck, Prometheus rules, env template, nginx: ~15 s.
+# The deploy scripts' runs and the backup-and-restore drill are in tests/deploy and run with `pytest`.
+check-deploy: setup
+	$(BIN)/pytest --no-cov -q tests/deploy/test_images.py tests/deploy/test_compose.py \
+		tests/deploy/test_monitoring.py tests/deploy/test_env_and_nginx.py \
+		tests/deploy/test_scripts.py::test_every_script_passes_shellcheck
 
 pytest: setup
 	$(BIN)/pytest
