@@ -124,6 +124,11 @@ class UserRepository:
             .execution_options(synchronize_session="fetch")
         )
 
+    def is_unreachable(self, telegram_user_id: int) -> bool:
+        """True when this user (a private chat's id) blocked the bot and has not written since."""
+        stmt = select(User.unreachable_at).where(User.telegram_user_id == telegram_user_id)
+        return self.session.scalar(stmt) is not None
+
     def mark_reachable(self, telegram_user_id: int) -> None:
         """The user unblocked the bot (e.g. pressed Start again)."""
         self.session.execute(

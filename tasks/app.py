@@ -17,6 +17,8 @@ from marketbot.logs import bind_correlation_id, current_correlation_id
 from marketbot.settings import Settings, load_settings
 from tasks.names import ALL_QUEUES, QUEUE_INTERACTIVE, ROUTES
 
+VISIBILITY_TIMEOUT_SECONDS = 900
+
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     exchange = Exchange("marketbot", type="direct")
@@ -42,8 +44,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_routing_key": QUEUE_INTERACTIVE,
         "task_routes": ROUTES,
         "broker_connection_retry_on_startup": True,
-        # Redis redelivers un-acked messages after this; it must exceed the longest task (time limit 60 s).
-        "broker_transport_options": {"visibility_timeout": 3600},
+        # Redis hands un-acked messages to another worker after this. It bounds how long the tasks of a
+        # worker killed outright (SIGKILL, OOM, host lost) wait before running again, so it is short; it
+        # must still exceed the longest task (60 s time limit) and the longest retry countdown a worker
+        # holds un-acked (300 s outbox backoff), or healthy tasks would be handed out twice (harmless,
+        # every task is idempotent, but wasteful).
+        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         # celery#8030: workers can stop consuming after a broker reconnect; cancelling in-flight tasks on
         # connection loss makes them redeliverable instead of stuck.
         "worker_cancel_long_running_tasks_on_connection_loss": True,

@@ -78,6 +78,7 @@ class OutboxRepository(Protocol):
 
 class UserRepository(Protocol):
     def mark_unreachable(self, telegram_user_id: int, now: datetime) -> None: ...
+    def is_unreachable(self, telegram_user_id: int) -> bool: ...
 
 
 class UnitOfWork(Protocol):
@@ -159,6 +160,12 @@ def _deliver_locked(
     if msg.not_before is not None and msg.not_before > started:
         return DeliveryOutcome(DeliveryKind.RETRY, after=(msg.not_before - started).total_seconds())
 
+    if uow.users.is_unreachable(msg.chat_id):
+        # They blocked the bot (an earlier 403) and haven't written since: Telegram would refuse this too.
+        uow.outbox.mark_dropped(msg, reason="the user blocked the bot", now=started)
+        uow.commit()
+        observe("skipped_unreachable")
+        return DeliveryOutcome(DeliveryKind.DROPPED)
     result = sender.send(msg.method, _with_chat_id(msg.method, msg.payload, msg.chat_id))
     # A commit failure after a successful send leaves the row pending, and the retry sends again: the Bot
     # API has no idempotency key, so at-least-once is the best this border allows.

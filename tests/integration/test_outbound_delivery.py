@@ -186,6 +186,17 @@ def test_a_user_who_blocked_the_bot_is_dropped_marked_unreachable_and_not_retrie
     assert outbox.deliver(outbox_id).kind == DeliveryKind.ALREADY_DONE
     assert len(fake.calls("sendMessage")) == 1
 
+    # Later messages to them are dropped without asking Telegram again, until they write to the bot
+    later = outbox.add(chat_id, text="A new offer nearby")
+    assert outbox.deliver(later).kind == DeliveryKind.DROPPED
+    assert outbox.row(later).status == "dropped"
+    assert len(fake.calls("sendMessage")) == 1
+    with outbox.uow() as uow:
+        uow.users.mark_reachable(chat_id)
+        uow.commit()
+    fake.unblock_user(chat_id)
+    assert outbox.deliver(outbox.add(chat_id, text="Welcome back")).kind == DeliveryKind.SENT
+
 
 def test_a_telegram_server_error_is_retried_with_backoff_and_then_given_up(
     outbox: Outbox, fake: FakeTelegram, clock: Clock, chat_id: int
