@@ -7,7 +7,8 @@ worker killed before acking, a Stripe webhook that never arrived):
   key `checkout-<reservation id>` returns the same session if it was created after all);
 - a Checkout Session that completed or expired without our webhook → re-read it from Stripe and apply it
   through `payment_flows.process_event`, exactly as if the webhook had come;
-- a refund requested but never executed → publish EXECUTE_REFUND again (keyed by the payment).
+- a refund requested but never executed → publish EXECUTE_REFUND again (keyed by the payment);
+- a session still open although its hold was released (the job closing it was lost) → EXPIRE_CHECKOUT.
 
 Each check is batch-bounded and uses `FOR UPDATE SKIP LOCKED` while claiming rows, so two overlapping runs
 split the work. Claimed payments get `updated_at = now`, so each open session is asked about at most once
@@ -24,7 +25,7 @@ import structlog
 from sqlalchemy import text
 
 from tasks.jobs import Job
-from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND
+from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND, EXPIRE_CHECKOUT
 from tasks.payment_flows import PaymentDeps, StripeUnavailable, process_event
 
 log = structlog.get_logger(__name__)
@@ -54,7 +55,8 @@ _CLAIM_OPEN_SESSIONS = text(
         FOR UPDATE SKIP LOCKED
     )
     UPDATE payments p SET updated_at = :now FROM due WHERE p.id = due.id
-    RETURNING p.stripe_checkout_session_id
+    RETURNING p.stripe_checkout_session_id,
+              (SELECT r.status = 'held' FROM reservations r WHERE r.id = p.reservation_id) AS still_held
     """
 )
 
@@ -98,7 +100,7 @@ def reconcile_payments(deps: PaymentDeps, *, now: datetime, batch: int = BATCH) 
             )
         ]
         sessions = [
-            str(row[0])
+            (str(row[0]), bool(row[1]))
             for row in uow.session.execute(
                 _CLAIM_OPEN_SESSIONS, {"now": now, "cutoff": now - RECHECK_AFTER, "batch": batch}
             )
@@ -116,9 +118,9 @@ def reconcile_payments(deps: PaymentDeps, *, now: datetime, batch: int = BATCH) 
     for refund_id in refunds:
         deps.publish_job(Job(EXECUTE_REFUND, (refund_id,)))
     result.refunds_republished = len(refunds)
-    for session_id in sessions:
+    for session_id, still_held in sessions:
         result.sessions_checked += 1
-        applied = _reconcile_session(session_id, deps)
+        applied = _reconcile_session(session_id, still_held, deps)
         if applied is not None:
             result.sessions_applied.append(applied)
     if holds or refunds or result.sessions_applied:
@@ -131,7 +133,7 @@ def reconcile_payments(deps: PaymentDeps, *, now: datetime, batch: int = BATCH) 
     return result
 
 
-def _reconcile_session(session_id: str, deps: PaymentDeps) -> str | None:
+def _reconcile_session(session_id: str, still_held: bool, deps: PaymentDeps) -> str | None:
     """Apply a finished session whose webhook we never processed; None when there is nothing to apply."""
     try:
         session = deps.stripe.retrieve_checkout(session_id)
@@ -141,6 +143,11 @@ def _reconcile_session(session_id: str, deps: PaymentDeps) -> str | None:
         return None
     event_type = _EVENT_FOR_STATE.get((str(session.status), str(session.payment_status)))
     if event_type is None:
+        if session.status == "open" and not still_held:
+            # Its hold is gone but the job that closes the session was lost: close it now, so nobody pays
+            # for units that are no longer theirs (the payment path would refund them, a detour).
+            deps.publish_job(Job(EXPIRE_CHECKOUT, (session_id,)))
+            return "expire_requested"
         return None  # still open (or waiting for a delayed method): its own events will come
     # A stable id per state: applying the same state twice is claimed once (and harmless anyway).
     event_id = f"reconcile:{session_id}:{session.status}"

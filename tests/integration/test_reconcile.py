@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from db.models import Order, Payment, Refund, Reservation
 from marketbot.fakes.stripe import FakeStripe
 from tasks import payment_flows
-from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND
+from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND, EXPIRE_CHECKOUT
 from tasks.reconcile import reconcile_payments
 from tests.integration.test_purchase import (
     Published,
@@ -154,3 +154,24 @@ def test_a_refund_whose_task_was_lost_is_published_again(
 
     assert [j for j in published.jobs if j.task == EXECUTE_REFUND and j.args == (refund_id,)] != []
     assert len([j for j in published.jobs if j.task == EXECUTE_REFUND and j.args == (refund_id,)]) == 1
+
+
+def test_an_open_session_whose_hold_was_released_is_closed(
+    uow_factory: UowFactory, deps: Deps, stripe_fake: FakeStripe, published: Published
+) -> None:
+    # Given a released hold whose EXPIRE_CHECKOUT job never ran (the session is still open at Stripe)
+    shop = open_shop(uow_factory)
+    _, reservation_id = hold_for(uow_factory, shop)
+    payment_flows.create_checkout(reservation_id, deps, final_attempt=False)
+    session_id = session_of(stripe_fake, reservation_id)["id"]
+    with uow_factory() as uow:
+        uow.session.execute(
+            update(Reservation).where(Reservation.id == reservation_id).values(status="released")
+        )
+        uow.commit()
+    _age_payment(uow_factory, reservation_id)
+
+    result = reconcile_payments(deps, now=now())
+
+    assert "expire_requested" in result.sessions_applied
+    assert any(j.task == EXPIRE_CHECKOUT and j.args == (session_id,) for j in published.jobs)
