@@ -12,6 +12,7 @@
     marketbot check-config   validate configuration and exit
     marketbot fake-telegram  run the local Telegram Bot API stand-in
     marketbot say TEXT       talk to the local bot through the stand-in (with `marketbot up`)
+    marketbot demo-data      verified businesses with live offers in the demo city (idempotent)
 
 Configuration comes only from environment variables (and `.env`); see .env.example.
 """
@@ -186,7 +187,12 @@ def cmd_flower(_args: argparse.Namespace) -> int:
     from tasks.app import app
 
     app.start(
-        argv=["flower", f"--basic-auth={auth}", f"--port={settings.flower_port}", "--address=127.0.0.1"]
+        argv=[
+            "flower",
+            f"--basic-auth={auth}",
+            f"--port={settings.flower_port}",
+            f"--address={settings.flower_address}",
+        ]
     )
     return 0
 
@@ -227,7 +233,39 @@ def cmd_say(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from marketbot.local import run_local
 
-    return run_local(worker_concurrency=args.concurrency)
+    return run_local(worker_concurrency=args.concurrency, demo_data=args.demo_data)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level, fmt=settings.log_format, hash_key=settings.log_hash_key)
+    from datetime import UTC, datetime
+
+    from marketbot.demo_data import PhotoUploader, seed
+
+    database_url = settings.database_url
+    if not database_url:
+        # The embedded server `marketbot up` runs (joined, not restarted: it keeps running for `up`).
+        from marketbot.embedded import EmbeddedServers
+
+        database_url = EmbeddedServers(settings.data_dir).start_postgres()
+    from marketbot.settings import normalize_database_url
+
+    # Photos are uploaded through the Bot API the workers use: by default the local stand-in of `make run`.
+    token = settings.telegram_bot_token if args.telegram is None else None
+    api = settings.telegram_api_base_url if token else (args.telegram or "http://127.0.0.1:8081")
+    from marketbot.local import LOCAL_BOT_TOKEN
+
+    uploader = PhotoUploader(api, token or LOCAL_BOT_TOKEN)
+    try:
+        summary = seed(normalize_database_url(database_url), uploader, now=datetime.now(UTC))
+    except Exception as exc:
+        print(f"marketbot: demo data failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        uploader.close()
+    print(summary)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run everything locally (embedded PostgreSQL/Redis when not configured)")
     up.add_argument("--concurrency", type=int, default=2)
+    up.add_argument(
+        "--demo-data",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="seed the demo city (default: only into the embedded database when Telegram is the stand-in)",
+    )
     up.set_defaults(func=cmd_up)
     gw = sub.add_parser("gateway", help="run the Telegram/Stripe gateway")
     gw.add_argument("--polling", action="store_true", help="force long polling even with PUBLIC_BASE_URL set")
@@ -276,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--user", type=int, default=1001, help="which simulated Telegram user you are")
     say.add_argument("--telegram", default="http://127.0.0.1:8081", help="the stand-in's base URL")
     say.set_defaults(func=cmd_say)
+    demo = sub.add_parser("demo-data", help="verified businesses with live offers in the demo city")
+    demo.add_argument(
+        "--telegram",
+        metavar="URL",
+        help="Bot API to upload the offer photos to (default: TELEGRAM_API_BASE_URL with TELEGRAM_BOT_TOKEN "
+        "set, else the stand-in of `make run` at http://127.0.0.1:8081)",
+    )
+    demo.set_defaults(func=cmd_demo_data)
     return parser
 
 

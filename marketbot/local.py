@@ -11,6 +11,7 @@ the children gracefully (SIGTERM, then SIGKILL after a grace period) and the ser
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from typing import IO
 
 from marketbot.embedded import EmbeddedServers
@@ -28,18 +30,25 @@ from marketbot.settings import Settings, load_settings, normalize_database_url
 from tasks.names import ALL_QUEUES
 
 GRACE_SECONDS = 20
+LOCAL_BOT_TOKEN = "1000000:LOCAL-sandbox-token"  # noqa: S105 - only the stand-in accepts it
 COLORS = {"gateway": "\033[36m", "worker": "\033[33m", "beat": "\033[35m"}
 
 
-def _pump(name: str, stream: IO[bytes]) -> None:
+def _pump(name: str, stream: IO[bytes], ready: threading.Event | None = None) -> None:
     color = COLORS.get(name, "") if sys.stdout.isatty() else ""
     reset = "\033[0m" if color else ""
     for raw in iter(stream.readline, b""):
-        sys.stdout.write(f"{color}{name:>8} |{reset} {raw.decode(errors='replace')}")
+        line = raw.decode(errors="replace")
+        sys.stdout.write(f"{color}{name:>8} |{reset} {line}")
         sys.stdout.flush()
+        if ready is not None and "ready." in line:  # Celery's "celery@host ready." once it consumes
+            ready.set()
 
 
-def run_local(*, worker_concurrency: int = 2) -> int:
+def run_local(*, worker_concurrency: int = 2, demo_data: bool | None = None) -> int:
+    """Run everything until Ctrl-C. `demo_data`: seed the demo city (None: only into the embedded
+    database when the Telegram stand-in runs, i.e. a pure local sandbox; never into someone's own database
+    uninvited)."""
     settings = load_settings()
     env = dict(os.environ)
     env.setdefault("LOG_FORMAT", "console")
@@ -61,6 +70,8 @@ def run_local(*, worker_concurrency: int = 2) -> int:
             fake = _start_fake_telegram(env, settings)
         if not settings.stripe_secret_key:
             fake_stripe = _start_fake_stripe(env, settings)
+        if fake is not None and (demo_data or (demo_data is None and not settings.database_url)):
+            _seed_demo_data(env, fake)
         mode = "webhook" if env.get("PUBLIC_BASE_URL") else "long polling"
         print(f"marketbot: starting gateway ({mode}) on port {settings.http_port}, worker, beat", flush=True)
         commands = {
@@ -69,6 +80,7 @@ def run_local(*, worker_concurrency: int = 2) -> int:
             "worker": ["worker", "--queues", ",".join(ALL_QUEUES), "--concurrency", str(worker_concurrency)],
             "beat": ["beat"],
         }
+        worker_ready = threading.Event()
         for name, argv in commands.items():
             proc = subprocess.Popen(
                 [sys.executable, "-m", "marketbot.cli", *argv],
@@ -78,7 +90,10 @@ def run_local(*, worker_concurrency: int = 2) -> int:
             )
             children[name] = proc
             assert proc.stdout is not None
-            threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
+            ready = worker_ready if name == "worker" else None
+            threading.Thread(target=_pump, args=(name, proc.stdout, ready), daemon=True).start()
+        if fake is not None:
+            threading.Thread(target=_announce_sandbox, args=(fake, worker_ready), daemon=True).start()
         return _supervise(children)
     finally:
         _stop(children)
@@ -91,7 +106,7 @@ def run_local(*, worker_concurrency: int = 2) -> int:
 
 def _start_fake_telegram(env: dict[str, str], settings: Settings) -> FakeTelegram:
     fake = FakeTelegram(port=int(env.get("FAKE_TELEGRAM_PORT", "8081"))).start()
-    env["TELEGRAM_BOT_TOKEN"] = "1000000:LOCAL-sandbox-token"  # noqa: S105 - only valid at the stand-in
+    env["TELEGRAM_BOT_TOKEN"] = LOCAL_BOT_TOKEN
     env["TELEGRAM_API_BASE_URL"] = fake.base_url
     env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{settings.http_port}"
     env["TELEGRAM_WEBHOOK_SECRET"] = secrets.token_urlsafe(24)
@@ -101,13 +116,39 @@ def _start_fake_telegram(env: dict[str, str], settings: Settings) -> FakeTelegra
     env.setdefault("HTTP_HOST", "127.0.0.1")
     print(
         "marketbot: no TELEGRAM_BOT_TOKEN, so Telegram is the local stand-in at "
-        f"{fake.base_url}.\n"
-        "marketbot: talk to the bot from another terminal:  .venv/bin/marketbot say /start\n"
-        "marketbot: you are user 1001; the operator is user 1000 (marketbot say --user 1000 /admin)\n"
+        f"{fake.base_url}; the browser sandbox's address follows once everything is up.\n"
         "marketbot: (set TELEGRAM_BOT_TOKEN to use a real bot from the Telegram app instead)",
         flush=True,
     )
     return fake
+
+
+def _seed_demo_data(env: dict[str, str], fake: FakeTelegram) -> None:
+    from marketbot.demo_data import PhotoUploader, seed
+
+    uploader = PhotoUploader(fake.base_url, env["TELEGRAM_BOT_TOKEN"])
+    try:
+        summary = seed(normalize_database_url(env["DATABASE_URL"]), uploader, now=datetime.now(UTC))
+    except Exception as exc:  # the stack is still worth running without the demo offers
+        print(f"marketbot: demo data not loaded ({type(exc).__name__}: {exc})", flush=True)
+        return
+    finally:
+        uploader.close()
+    print(f"marketbot: {summary}", flush=True)
+
+
+def _announce_sandbox(fake: FakeTelegram, worker_ready: threading.Event) -> None:
+    """Print the page's address once a click in it gets an answer: the gateway has registered its webhook
+    with the stand-in and the worker consumes."""
+    with contextlib.suppress(AssertionError):  # print it anyway: the logs above say what is wrong
+        fake.wait_for_calls("setWebhook", timeout=180)
+    worker_ready.wait(timeout=180)
+    print(
+        "\nmarketbot: ready. Try it in your browser:  "
+        f"{fake.base_url}/sandbox/\n"
+        "marketbot: (or from a terminal: .venv/bin/marketbot say /start; user 1000 is the operator)\n",
+        flush=True,
+    )
 
 
 def _start_fake_stripe(env: dict[str, str], settings: Settings) -> FakeStripe:
