@@ -13,7 +13,7 @@ stand-in forgets its files when it restarts.
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -184,6 +184,8 @@ class PhotoUploader:
     """Uploads a PNG with the Bot API's sendPhoto and returns (largest file_id, thumbnail file_id)."""
 
     def __init__(self, api_base_url: str, token: str) -> None:
+        # httpx logs each request's URL at INFO, and this URL holds the bot token: keep it out of the logs.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._url = f"{api_base_url.rstrip('/')}/bot{token}/sendPhoto"
         self._client = httpx.Client(timeout=20)
 
@@ -294,9 +296,3 @@ def seed(database_url: str, photos: PhotoUploader, *, now: datetime) -> Summary:
     finally:
         engine.dispose()
     return Summary(len(BUSINESSES), created, kept)
-
-
-def as_json(summary: Summary) -> str:
-    return json.dumps(
-        {"businesses": summary.businesses, "created": summary.offers_created, "kept": summary.offers_kept}
-    )
