@@ -79,9 +79,7 @@ def create_app(
     app.router.add_get("/metrics", health.metrics)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        redis_client = redis.asyncio.Redis.from_url(
-            settings.require("redis_url"), socket_connect_timeout=2, socket_timeout=5
-        )
+        redis_client = _redis_client(settings.require("redis_url"))
         bot = make_bot(settings)
         dispatcher = Dispatcher(disable_fsm=True)
         dispatcher.include_routers(*build_routers())
@@ -132,6 +130,24 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+# Connections the gateway keeps to Redis. A burst beyond this waits for a free connection (up to the
+# timeout) instead of failing: redis-py's plain pool raises at its limit, which turned a burst of webhooks
+# into 503s. Telegram opens at most 100 webhook connections; Stripe's and the health checks come on top.
+REDIS_POOL_SIZE = 200
+REDIS_POOL_WAIT_SECONDS = 5.0
+
+
+def _redis_client(url: str) -> redis.asyncio.Redis:
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT_SECONDS,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
 
 
 def _redis_broker(settings: Settings, redis_client: redis.asyncio.Redis) -> redis.asyncio.Redis | None:

@@ -8,7 +8,6 @@ so Telegram's redelivery is not mistaken for a duplicate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Literal
 
 import redis.asyncio
@@ -85,8 +84,12 @@ class Ingestor:
             await self.enqueuer.post_user_command(command)
         except BaseException:
             UPDATES.labels("failed").inc()
-            with contextlib.suppress(Exception):
+            try:
                 await self.redis.delete(dedup_key)
+            except Exception as exc:
+                # The marker stays until it expires: Telegram's redelivery of this update would be taken for
+                # a duplicate. Loud, because that loses the update.
+                log.error("dedup_marker_not_released", update_id=update.update_id, error=type(exc).__name__)
             raise
         self._answer_callback(command)
         return "rate_limited" if limited == "warn" else "enqueued"

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     telegram_bot_username: str | None = Field(default=None, alias="TELEGRAM_BOT_USERNAME")
     flower_basic_auth: str | None = Field(default=None, alias="FLOWER_BASIC_AUTH")
     flower_port: int = Field(default=5555, ge=1, le=65535, alias="FLOWER_PORT")
+    # Loopback by default: Flower's /metrics and /healthcheck skip its auth. In a container, 0.0.0.0 with
+    # the port published on the host's loopback only.
+    flower_address: str = Field(default="127.0.0.1", alias="FLOWER_ADDRESS")
 
     @field_validator("telegram_bot_token")
     @classmethod

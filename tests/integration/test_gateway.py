@@ -235,3 +235,28 @@ def test_long_polling_feeds_updates_through_the_same_path(redis_url: str, telegr
     (command,) = run_with_gateway(gateway_env(redis_url, telegram.base_url), scenario, polling=True)
     assert command.kind == "start"
     assert telegram.calls("deleteWebhook"), "polling must clear any webhook first"
+
+
+def test_a_burst_of_concurrent_webhooks_beyond_the_redis_pool_is_all_accepted(
+    redis_url: str, telegram: FakeTelegram
+) -> None:
+    # Given 300 updates arriving at once on as many connections (more than redis-py's default pool of 100)
+    env = gateway_env(redis_url, telegram.base_url)
+    users = [_user() for _ in range(300)]
+
+    async def scenario(_http: Any, base: str) -> list[int]:
+        import asyncio
+
+        import aiohttp
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            results = await asyncio.gather(
+                *(post_update(http, base, message_update(u, "/start")) for u in users)
+            )
+        return [status for status, _ in results]
+
+    statuses = run_with_gateway(env, scenario)
+
+    # Then every one is accepted (none refused with 503 for want of a Redis connection) and queued
+    assert statuses == [200] * len(users)
+    assert all(len(queued_commands(redis_url, u)) == 1 for u in users[:20])
