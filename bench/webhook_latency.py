@@ -71,14 +71,16 @@ def main() -> int:
         for _ in range(5):  # warm up connections and caches
             user = random.randint(10**9, 9 * 10**9)
             _post(url, _update(user, random.randint(10**8, 10**9)))
-            telegram.wait_for_calls("sendMessage", predicate=lambda c, u=user: c.params.get("chat_id") == u)
+            telegram.wait_for_calls("sendMessage", predicate=lambda c, u=user: c.params.get("chat_id") == u)  # type: ignore[misc]
         samples = []
         for _ in range(args.n):
             user = random.randint(10**9, 9 * 10**9)
             started = time.monotonic()
             _post(url, _update(user, random.randint(10**8, 10**9)))
             (call,) = telegram.wait_for_calls(
-                "sendMessage", timeout=30, predicate=lambda c, u=user: c.params.get("chat_id") == u
+                "sendMessage",
+                timeout=30,
+                predicate=lambda c, u=user: c.params.get("chat_id") == u,  # type: ignore[misc]
             )
             samples.append((call.at - started) * 1000)
         client = redis.Redis.from_url(redis_url)

@@ -1,0 +1,224 @@
+"""Buying under steady load: tap Buy → Pay button received, and Stripe webhook → order confirmation
+received, at a steady 20 purchases/s.
+
+    python -m bench.purchase [--quick]
+
+Whole stack with the Stripe stand-in: one gateway, one worker (prefork -c 2), the Telegram stand-in with
+Telegram's limits. 50 verified shops each publish one offer; every purchase is a new customer who first
+opens an offer card (untimed preparation), then, on schedule: Buy (a BuyOffer callback posted to the
+webhook) until the card is edited to show the Pay URL; afterwards each session is paid at the stand-in
+(`complete_checkout`: a signed webhook to /stripe/webhook) on the same schedule, until the customer's
+"Order confirmed" photo is sent. Same-run baseline: an HTTP round trip to the gateway's /healthz.
+Target (issue: benchmarks): p95 ≤ 300 ms each.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from bench.common import (
+    Figure,
+    Servers,
+    median,
+    paced,
+    percentile,
+    post_update,
+    stack,
+    standalone,
+    start_update,
+    wait_until,
+)
+from core.callbacks import BuyOffer, ViewOffer
+
+REDIS_DB = 6
+RATE = 20.0
+SECONDS = 30.0
+SHOPS = 50
+_users = itertools.count(7 * 10**9)
+
+
+def _open_shops(database_url: str, owners: list[int]) -> list[int]:
+    from db.offer_repositories import NewItem
+    from db.session import make_engine, make_session_factory
+    from db.uow import SqlAlchemyUnitOfWork
+
+    now = datetime.now(UTC)
+    engine = make_engine(database_url)
+    offers = []
+    try:
+        with SqlAlchemyUnitOfWork(make_session_factory(engine)) as uow:
+            for i, telegram_id in enumerate(owners):
+                owner = uow.users.get_by_telegram_id(telegram_id)
+                assert owner is not None
+                business = uow.businesses.create_with_venue(
+                    owner_user_id=owner.id,
+                    name=f"Bench bakery {i}",
+                    category="bakery",
+                    currency="SGD",
+                    contact_phone="+65 6000 0000",
+                    address=f"{i} Bench Road",
+                    latitude=1.28,
+                    longitude=103.86,
+                    timezone="Asia/Singapore",
+                    now=now,
+                )
+                uow.businesses.set_status(business, "verified", now=now)
+                offer = uow.offers.create(
+                    business_id=business.id,
+                    venue_id=business.venues[0].id,
+                    title=f"Bench bag {i}",
+                    description="Surplus",
+                    photo_file_id="AgACAgIAAxkDAAIe2e-bench-photo",
+                    thumb_file_id="AgACAgIAAxkDAAIe2e-bench-thumb",
+                    pickup_start=now + timedelta(hours=1),
+                    pickup_end=now + timedelta(hours=3),
+                    currency="SGD",
+                    dietary_tags=[],
+                    status="published",
+                    now=now,
+                    items=[NewItem("Bag", 100_000, 800, 300)],
+                )
+                offers.append(offer.id)
+            uow.commit()
+    finally:
+        engine.dispose()
+    return offers
+
+
+def _pay_url(markup: object) -> str | None:
+    rows = (json.loads(markup) if isinstance(markup, str) else markup or {}).get("inline_keyboard", [])  # type: ignore[union-attr]
+    for row in rows:
+        for button in row:
+            if "/pay/" in str(button.get("url", "")):
+                return str(button["url"])
+    return None
+
+
+def run(servers: Servers, quick: bool) -> list[Figure]:
+    database_url = servers.database("purchase")
+    redis_url = servers.redis(REDIS_DB)
+    rate, seconds = (3.0, 3.0) if quick else (RATE, SECONDS)
+    shops = 3 if quick else SHOPS
+    with stack(database_url, redis_url, with_stripe=True) as s:
+        assert s.stripe is not None
+        owners = [next(_users) for _ in range(shops)]
+        for owner in owners:
+            post_update(s.webhook_url, start_update(owner, owner))
+        s.telegram.wait_for_calls("sendMessage", count=shops, timeout=60)
+        offers = _open_shops(database_url, owners)
+        buyers = [next(_users) for _ in range(int(rate * seconds))]
+        offer_of = {b: offers[i % len(offers)] for i, b in enumerate(buyers)}
+        # Preparation (untimed): each buyer opens their offer's card, as they would before tapping Buy.
+        with ThreadPoolExecutor(16) as pool:
+            list(
+                pool.map(
+                    lambda b: post_update(
+                        s.webhook_url,
+                        json.dumps(s.telegram.send_callback(b, ViewOffer(offer_of[b]).encode())).encode(),
+                    ),
+                    buyers,
+                )
+            )
+        wanted = set(buyers)
+
+        def cards() -> dict[int, int]:
+            return {
+                int(c.params["chat_id"]): int(c.response["result"]["message_id"])
+                for c in s.telegram.calls("sendPhoto")
+                if c.status == 200 and c.params.get("chat_id") in wanted
+            }
+
+        wait_until(lambda: len(cards()) == len(buyers), timeout=120, interval=0.5)
+        card = cards()
+        tapped: dict[int, float] = {}
+
+        def buy(i: int) -> None:
+            buyer = buyers[i]
+            update = s.telegram.send_callback(
+                buyer, BuyOffer(offer_of[buyer], (1,), f"n{i}").encode(), message_id=card[buyer]
+            )
+            tapped[buyer] = time.monotonic()
+            post_update(s.webhook_url, json.dumps(update).encode())
+
+        paced(rate, seconds, buy)
+
+        def pay_buttons() -> dict[int, tuple[float, str]]:
+            found: dict[int, tuple[float, str]] = {}
+            for c in s.telegram.calls():
+                chat = c.params.get("chat_id")
+                if c.status == 200 and chat in tapped and chat not in found and c.method.startswith("edit"):
+                    url = _pay_url(c.params.get("reply_markup"))
+                    if url:
+                        found[int(chat)] = (c.at, url)
+            return found
+
+        wait_until(lambda: len(pay_buttons()) == len(tapped), timeout=120 + seconds, interval=0.5)
+        pay = pay_buttons()
+        buy_lat = [(pay[b][0] - tapped[b]) * 1000 for b in tapped if b in pay]
+        paid_buyers = [b for b in buyers if b in pay]
+        paid_at: dict[int, float] = {}
+
+        def complete(i: int) -> None:
+            buyer = paid_buyers[i]
+            paid_at[buyer] = time.monotonic()
+            s.stripe.complete_checkout(pay[buyer][1].rsplit("/", 1)[1])  # type: ignore[union-attr]
+
+        paced(rate, len(paid_buyers) / rate, complete)
+
+        def confirmations() -> dict[int, float]:
+            found: dict[int, float] = {}
+            for c in s.telegram.calls("sendPhoto"):
+                chat = c.params.get("chat_id")
+                if (
+                    c.status == 200
+                    and chat in paid_at
+                    and chat not in found
+                    and "Order confirmed" in str(c.params.get("caption"))
+                ):
+                    found[int(chat)] = c.at
+            return found
+
+        wait_until(lambda: len(confirmations()) == len(paid_at), timeout=180 + seconds, interval=0.5)
+        confirmed = confirmations()
+        pay_lat = [(confirmed[b] - paid_at[b]) * 1000 for b in paid_at if b in confirmed]
+        health = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(f"{s.gateway_urls[0]}/healthz", timeout=5) as response:
+                response.read()
+            health.append((time.perf_counter() - t0) * 1000)
+    base = median(health)
+    figures = []
+    for name, samples, total in (
+        ("tap Buy → Pay button", buy_lat, len(buyers)),
+        ("Stripe webhook → order confirmation", pay_lat, len(paid_at)),
+    ):
+        p50, p95 = median(samples), percentile(samples, 95)
+        figures.append(
+            Figure(
+                "purchase",
+                f"{name} p95 at {rate:g}/s",
+                p95,
+                "ms",
+                "gateway /healthz p50",
+                base,
+                p95 / base,
+                "≤ 300 ms",
+                p95 <= 300,
+                f"p50 {p50:.0f} ms; {len(samples)} of {total} completed",
+            )
+        )
+    return figures
+
+
+def main() -> int:
+    return standalone(run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
