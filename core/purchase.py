@@ -48,8 +48,11 @@ def stripe_unit_amount(amount_minor: int, currency: str) -> int:
     return amount_minor
 
 
-def return_url(bot_username: str | None, public_base_url: str | None) -> str:
-    """Where Stripe sends the buyer after paying or cancelling: back to the bot's chat when we know it."""
+def return_url(bot_username: str | None, public_base_url: str | None, configured: str | None = None) -> str:
+    """Where Stripe sends the buyer after paying or cancelling: where the operator said (the local sandbox
+    page, say), else back to the bot's chat when we know it."""
+    if configured:
+        return configured
     if bot_username:
         return f"https://t.me/{bot_username.lstrip('@')}"
     if public_base_url:

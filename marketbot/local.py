@@ -111,6 +111,8 @@ def _start_fake_telegram(env: dict[str, str], settings: Settings) -> FakeTelegra
     env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{settings.http_port}"
     env["TELEGRAM_WEBHOOK_SECRET"] = secrets.token_urlsafe(24)
     env["TELEGRAM_BOT_USERNAME"] = fake.bot_username  # pickup deep links name the stand-in's bot
+    # After paying on the Stripe stand-in's page the buyer comes back to the sandbox, not to t.me (offline).
+    env.setdefault("CHECKOUT_RETURN_URL", f"{fake.base_url}/sandbox/")
     # A local operator, so registrations can be approved: `marketbot say --user 1000 /admin`.
     env.setdefault("ADMIN_TELEGRAM_IDS", "1000")
     env.setdefault("HTTP_HOST", "127.0.0.1")

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     hold_minutes: int = Field(default=15, ge=1, le=120, alias="HOLD_MINUTES")
     cancel_cutoff_minutes: int = Field(default=60, ge=0, le=1440, alias="ORDER_CANCEL_CUTOFF_MINUTES")
     telegram_bot_username: str | None = Field(default=None, alias="TELEGRAM_BOT_USERNAME")
+    # Where Stripe's checkout page sends the buyer after paying or cancelling (default: the bot's chat).
+    checkout_return_url: str | None = Field(default=None, alias="CHECKOUT_RETURN_URL")
     flower_basic_auth: str | None = Field(default=None, alias="FLOWER_BASIC_AUTH")
     flower_port: int = Field(default=5555, ge=1, le=65535, alias="FLOWER_PORT")
     # Loopback by default: Flower's /metrics and /healthcheck skip its auth. In a container, 0.0.0.0 with
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)")
         return v or None
 
-    @field_validator("telegram_api_base_url", "stripe_api_base_url", "public_base_url")
+    @field_validator("telegram_api_base_url", "stripe_api_base_url", "public_base_url", "checkout_return_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v is None or v == "":

@@ -43,6 +43,7 @@ def _deps() -> PaymentDeps:
         publish_job=jobs.publish,
         bot_username=settings.telegram_bot_username,
         public_base_url=settings.public_base_url,
+        return_url=settings.checkout_return_url,
     )
 
 

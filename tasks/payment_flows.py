@@ -66,6 +66,7 @@ class PaymentDeps:
     publish_job: Callable[[Job], None]
     bot_username: str | None = None
     public_base_url: str | None = None
+    return_url: str | None = None  # CHECKOUT_RETURN_URL
 
 
 @dataclass
@@ -179,7 +180,7 @@ def create_checkout(reservation_id: uuid.UUID, deps: PaymentDeps, *, final_attem
 
 
 def _create_session(details: HoldDetails, deps: PaymentDeps) -> CheckoutSession:
-    back = purchase.return_url(deps.bot_username, deps.public_base_url)
+    back = purchase.return_url(deps.bot_username, deps.public_base_url, deps.return_url)
     return deps.stripe.create_checkout(
         reservation_id=details.reservation_id,
         currency=details.currency,

@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -228,6 +229,41 @@ def test_pay_page(fake: FakeStripe, client: stripe.StripeClient) -> None:
     with urllib.request.urlopen(request, timeout=5) as done:
         assert done.status == 200
     assert client.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
+
+
+def test_the_pay_page_offers_every_outcome_a_customer_or_bank_can_produce(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    def submit(session_id: str, action: str) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"{fake.base_url}/pay/{session_id}", data=f"action={action}".encode(), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    declined = client.v1.checkout.sessions.create(params=session_params(success_url=None))
+    status, page = submit(declined.id, "decline")
+    assert status == 402 and "Your card was declined" in page
+    assert client.v1.checkout.sessions.retrieve(declined.id).status == "open"  # nothing happened
+
+    submit(declined.id, "expire")
+    assert client.v1.checkout.sessions.retrieve(declined.id).status == "expired"
+
+    delayed = client.v1.checkout.sessions.create(params=session_params(success_url=None))
+    status, page = submit(delayed.id, "pay_delayed")
+    assert status == 200 and "The bank confirms" in page
+    assert client.v1.checkout.sessions.retrieve(delayed.id).payment_status == "unpaid"
+    submit(delayed.id, "bank_confirms")
+    assert client.v1.checkout.sessions.retrieve(delayed.id).payment_status == "paid"
+    types = [e["type"] for e in fake.events if e["data"]["object"]["id"] in (declined.id, delayed.id)]
+    assert types == [
+        "checkout.session.expired",
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+    ]
 
 
 def test_webhook_delivery_is_signed() -> None:
