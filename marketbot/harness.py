@@ -81,7 +81,11 @@ def start_worker(
     return process
 
 
-def wait_worker_ready(process: Process, timeout: float = 90) -> None:
+# Generous: a loaded 2-core machine with coverage on has taken over 90 s to import and start a worker.
+START_TIMEOUT_SECONDS = 240.0
+
+
+def wait_worker_ready(process: Process, timeout: float = START_TIMEOUT_SECONDS) -> None:
     process.wait_for_output("ready.", timeout=timeout)
 
 
@@ -92,7 +96,7 @@ def start_gateway(env: dict[str, str], *, port: int, name: str = "gateway", wait
     return process
 
 
-def wait_gateway_healthy(process: Process, port: int, timeout: float = 90) -> None:
+def wait_gateway_healthy(process: Process, port: int, timeout: float = START_TIMEOUT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
