@@ -19,7 +19,6 @@ import json
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 
 from bench.common import (
     Figure,
@@ -34,60 +33,13 @@ from bench.common import (
     wait_until,
 )
 from core.callbacks import BuyOffer, ViewOffer
+from marketbot.harness import open_shops
 
 REDIS_DB = 6
 RATE = 20.0
 SECONDS = 30.0
 SHOPS = 50
 _users = itertools.count(7 * 10**9)
-
-
-def _open_shops(database_url: str, owners: list[int]) -> list[int]:
-    from db.offer_repositories import NewItem
-    from db.session import make_engine, make_session_factory
-    from db.uow import SqlAlchemyUnitOfWork
-
-    now = datetime.now(UTC)
-    engine = make_engine(database_url)
-    offers = []
-    try:
-        with SqlAlchemyUnitOfWork(make_session_factory(engine)) as uow:
-            for i, telegram_id in enumerate(owners):
-                owner = uow.users.get_by_telegram_id(telegram_id)
-                assert owner is not None
-                business = uow.businesses.create_with_venue(
-                    owner_user_id=owner.id,
-                    name=f"Bench bakery {i}",
-                    category="bakery",
-                    currency="SGD",
-                    contact_phone="+65 6000 0000",
-                    address=f"{i} Bench Road",
-                    latitude=1.28,
-                    longitude=103.86,
-                    timezone="Asia/Singapore",
-                    now=now,
-                )
-                uow.businesses.set_status(business, "verified", now=now)
-                offer = uow.offers.create(
-                    business_id=business.id,
-                    venue_id=business.venues[0].id,
-                    title=f"Bench bag {i}",
-                    description="Surplus",
-                    photo_file_id="AgACAgIAAxkDAAIe2e-bench-photo",
-                    thumb_file_id="AgACAgIAAxkDAAIe2e-bench-thumb",
-                    pickup_start=now + timedelta(hours=1),
-                    pickup_end=now + timedelta(hours=3),
-                    currency="SGD",
-                    dietary_tags=[],
-                    status="published",
-                    now=now,
-                    items=[NewItem("Bag", 100_000, 800, 300)],
-                )
-                offers.append(offer.id)
-            uow.commit()
-    finally:
-        engine.dispose()
-    return offers
 
 
 def _pay_url(markup: object) -> str | None:
@@ -110,7 +62,16 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
         for owner in owners:
             post_update(s.webhook_url, start_update(owner, owner))
         s.telegram.wait_for_calls("sendMessage", count=shops, timeout=60)
-        offers = _open_shops(database_url, owners)
+        offers = open_shops(
+            database_url,
+            len(owners),
+            owner_telegram_ids=owners,
+            name="Bench bakery",
+            title="Bench bag",
+            item="Bag",
+            units=100_000,
+            prices=(800, 300),
+        )
         buyers = [next(_users) for _ in range(int(rate * seconds))]
         offer_of = {b: offers[i % len(offers)] for i, b in enumerate(buyers)}
         # Preparation (untimed): each buyer opens their offer's card, as they would before tapping Buy.

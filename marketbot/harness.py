@@ -126,3 +126,83 @@ def text_update(
     if text.startswith("/"):
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
     return {"update_id": update_id or random.randint(10**8, 10**9), "message": message}
+
+
+def open_shops(
+    database_url: str,
+    count: int = 1,
+    *,
+    owner_telegram_ids: list[int] | None = None,
+    name: str = "Kiosk Kopi",
+    title: str = "Breakfast set",
+    item: str = "Kaya toast",
+    units: int = 5,
+    prices: tuple[int, int] = (400, 200),
+    category: str = "bakery",
+    photo_file_id: str = "AgACAgIAAxkDAAIe2e-harness-photo",
+) -> list[int]:
+    """Verified shops in central Singapore, each publishing one offer of `units` units; returns offer ids.
+
+    Written straight to the database for tests and benchmarks whose subject is buying (the registration
+    and offer dialogs have their own end-to-end tests). Owners are the given Telegram users (who must
+    have written to the bot already) or new ones. Numbered names and titles when `count` > 1.
+    """
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from db.offer_repositories import NewItem
+    from db.session import make_engine, make_session_factory
+    from db.uow import SqlAlchemyUnitOfWork
+
+    now = datetime.now(UTC)
+    engine = make_engine(database_url)
+    offer_ids: list[int] = []
+    try:
+        with SqlAlchemyUnitOfWork(make_session_factory(engine)) as uow:
+            for i in range(count):
+                suffix = f" {i}" if count > 1 else ""
+                if owner_telegram_ids is not None:
+                    owner = uow.users.get_by_telegram_id(owner_telegram_ids[i])
+                    assert owner is not None, "the owner must have written to the bot first"
+                else:
+                    owner = uow.users.upsert_from_telegram(
+                        telegram_user_id=random.randint(10**9, 9 * 10**9),
+                        chat_id=None,
+                        first_name="Oki",
+                        username=None,
+                        language_code="en",
+                        now=now,
+                    )
+                business = uow.businesses.create_with_venue(
+                    owner_user_id=owner.id,
+                    name=name + suffix,
+                    category=category,
+                    currency="SGD",
+                    contact_phone="+65 6000 0000",
+                    address="3 Temple Street",
+                    latitude=1.2834,
+                    longitude=103.8607,
+                    timezone="Asia/Singapore",
+                    now=now,
+                )
+                uow.businesses.set_status(business, "verified", now=now)
+                offer = uow.offers.create(
+                    business_id=business.id,
+                    venue_id=business.venues[0].id,
+                    title=title + suffix,
+                    description="Still warm",
+                    photo_file_id=photo_file_id,
+                    thumb_file_id=photo_file_id,
+                    pickup_start=now + timedelta(hours=1),
+                    pickup_end=now + timedelta(hours=3),
+                    currency="SGD",
+                    dietary_tags=[],
+                    status="published",
+                    now=now,
+                    items=[NewItem(item, units, *prices)],
+                )
+                offer_ids.append(int(offer.id))
+            uow.commit()
+    finally:
+        engine.dispose()
+    return offer_ids

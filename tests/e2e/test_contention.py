@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,9 +19,9 @@ from sqlalchemy import func, select
 
 from core.callbacks import BuyOffer
 from db.models import OfferItem, Order, Payment, Refund, Reservation, ReservationItem, User
-from db.offer_repositories import NewItem
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
+from marketbot.harness import open_shops
 from tests.e2e.contention_stack import (
     ContentionStack,
     contention_stack,
@@ -50,54 +49,6 @@ def crowd_stack(database_url: str, redis_url: str) -> Iterator[ContentionStack]:
 def _uow(database_url: str) -> tuple[SqlAlchemyUnitOfWork, Any]:
     engine = make_engine(database_url)
     return SqlAlchemyUnitOfWork(make_session_factory(engine)), engine
-
-
-def _offer_of_ten(database_url: str) -> int:
-    """A verified coffee shop publishing UNITS units of one item (the dialogs for that have e2e tests)."""
-    now = datetime.now(UTC)
-    unit, engine = _uow(database_url)
-    try:
-        with unit as uow:
-            owner = uow.users.upsert_from_telegram(
-                telegram_user_id=random.randint(10**9, 9 * 10**9),
-                chat_id=None,
-                first_name="Oki",
-                username=None,
-                language_code="en",
-                now=now,
-            )
-            business = uow.businesses.create_with_venue(
-                owner_user_id=owner.id,
-                name="Kiosk Kopi",
-                category="cafe",
-                currency="SGD",
-                contact_phone="+65 6000 0000",
-                address="3 Temple Street",
-                latitude=1.2834,
-                longitude=103.8607,
-                timezone="Asia/Singapore",
-                now=now,
-            )
-            uow.businesses.set_status(business, "verified", now=now)
-            offer = uow.offers.create(
-                business_id=business.id,
-                venue_id=business.venues[0].id,
-                title="Breakfast rush",
-                description="Last sets of the morning",
-                photo_file_id=PHOTO,
-                thumb_file_id=PHOTO,
-                pickup_start=now + timedelta(hours=1),
-                pickup_end=now + timedelta(hours=3),
-                currency="SGD",
-                dietary_tags=[],
-                status="published",
-                now=now,
-                items=[NewItem(ITEM, UNITS, 600, 250)],
-            )
-            uow.commit()
-            return offer.id
-    finally:
-        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -160,7 +111,15 @@ def test_a_thousand_buyers_race_for_ten_units_and_exactly_ten_pay(
 ) -> None:
     stack = crowd_stack
     # Given an offer of 10 units, and 1,000 customers each looking at its card with a Buy 1 button
-    offer_id = _offer_of_ten(database_url)
+    (offer_id,) = open_shops(
+        database_url,
+        title="Breakfast rush",
+        item=ITEM,
+        units=UNITS,
+        prices=(600, 250),
+        category="cafe",
+        photo_file_id=PHOTO,
+    )
     buyers = random.sample(range(10**9, 9 * 10**9), BUYERS)
     taps = {user_id: BuyOffer(offer_id, (1,), f"n{index}").encode() for index, user_id in enumerate(buyers)}
     card_ids = show_cards(

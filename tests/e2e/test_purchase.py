@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from core.callbacks import ViewOffer
 from db.models import Order, Reservation, User
-from db.offer_repositories import NewItem
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
+from marketbot.harness import open_shops
 from tests.e2e.chat import Chat, button
 from tests.e2e.conftest import Stack
 
@@ -25,48 +24,6 @@ from tests.e2e.conftest import Stack
 def _uow(database_url: str) -> tuple[SqlAlchemyUnitOfWork, Any]:
     engine = make_engine(database_url)
     return SqlAlchemyUnitOfWork(make_session_factory(engine)), engine
-
-
-def _open_bakery(database_url: str, owner_telegram_id: int, title: str) -> int:
-    """A verified bakery of this (known) user with a published offer; the dialogs have their own e2e tests."""
-    now = datetime.now(UTC)
-    unit, engine = _uow(database_url)
-    try:
-        with unit as uow:
-            owner = uow.users.get_by_telegram_id(owner_telegram_id)
-            assert owner is not None
-            business = uow.businesses.create_with_venue(
-                owner_user_id=owner.id,
-                name="Kiosk Kopi",
-                category="bakery",
-                currency="SGD",
-                contact_phone="+65 6000 0000",
-                address="3 Temple Street",
-                latitude=1.2834,
-                longitude=103.8607,
-                timezone="Asia/Singapore",
-                now=now,
-            )
-            uow.businesses.set_status(business, "verified", now=now)
-            offer = uow.offers.create(
-                business_id=business.id,
-                venue_id=business.venues[0].id,
-                title=title,
-                description="Still warm",
-                photo_file_id="AgACAgIAAxkDAAIe2e-kopi-photo",
-                thumb_file_id="AgACAgIAAxkDAAIe2e-kopi-thumb",
-                pickup_start=now + timedelta(hours=1),
-                pickup_end=now + timedelta(hours=3),
-                currency="SGD",
-                dietary_tags=[],
-                status="published",
-                now=now,
-                items=[NewItem("Kaya toast", 5, 400, 200)],
-            )
-            uow.commit()
-            return offer.id
-    finally:
-        engine.dispose()
 
 
 def _wait_for_pay_button(stack: Stack, user_id: int, message_id: int, timeout: float = 30.0) -> str:
@@ -103,7 +60,7 @@ def test_customer_reserves_pays_on_stripe_and_gets_a_pickup_code(stack: Stack, d
     owner.say("/start")
     owner.expect("Welcome")
     title = f"Breakfast set {random.randint(1000, 9999)}"
-    offer_id = _open_bakery(database_url, owner.user_id, title)
+    (offer_id,) = open_shops(database_url, owner_telegram_ids=[owner.user_id], title=title)
 
     # When a customer opens the offer, picks two and taps Reserve
     customer = Chat(stack, random.randint(10**9, 9 * 10**9), first_name="Cas")
@@ -181,7 +138,7 @@ def test_late_reordered_and_repeated_stripe_events_still_make_one_order(
     owner.say("/start")
     owner.expect("Welcome")
     title = f"Lunch box {random.randint(1000, 9999)}"
-    offer_id = _open_bakery(database_url, owner.user_id, title)
+    (offer_id,) = open_shops(database_url, owner_telegram_ids=[owner.user_id], title=title)
     customer = Chat(stack, random.randint(10**9, 9 * 10**9), first_name="Cas")
     customer.say("/start")
     customer.expect("Welcome")

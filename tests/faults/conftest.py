@@ -27,7 +27,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +42,7 @@ from marketbot.fakes.telegram import FakeTelegram
 from marketbot.harness import (
     Process,
     free_port,
+    open_shops,
     start_gateway,
     start_worker,
     wait_gateway_healthy,
@@ -311,39 +311,11 @@ def stack(fault_stack: FaultStack) -> Iterator[FaultStack]:
 
 
 def open_shop(stack: FaultStack, *, units: int = 5) -> int:
-    """A verified bakery with a published offer of `units` loaves; returns the offer id."""
-    from datetime import timedelta
-
-    from db.offer_repositories import NewItem
-    from db.session import make_engine, make_session_factory
-    from db.uow import SqlAlchemyUnitOfWork
-    from tests.integration import seed
-
-    engine = make_engine(stack.database_url)
-    try:
-        with SqlAlchemyUnitOfWork(make_session_factory(engine)) as uow:
-            now = datetime.now(UTC)
-            owner = seed.user(uow, now, first_name="Owner")
-            business = seed.verified_business(uow, owner, now)
-            offer = uow.offers.create(
-                business_id=business.id,
-                venue_id=business.venues[0].id,
-                title="Bread bag",
-                description="Still warm",
-                photo_file_id="AgACAgIAAxkDAAIe2e-faults-photo",
-                thumb_file_id="AgACAgIAAxkDAAIe2e-faults-thumb",
-                pickup_start=now + timedelta(hours=1),
-                pickup_end=now + timedelta(hours=3),
-                currency="SGD",
-                dietary_tags=[],
-                status="published",
-                now=now,
-                items=[NewItem("Loaf", units, 600, 250)],
-            )
-            uow.commit()
-            return int(offer.id)
-    finally:
-        engine.dispose()
+    """A verified bakery publishing `units` loaves; returns the offer id."""
+    (offer_id,) = open_shops(
+        stack.database_url, name="Bakery", title="Bread bag", item="Loaf", units=units, prices=(600, 250)
+    )
+    return offer_id
 
 
 def press_buy(stack: FaultStack, buyer: int, offer_id: int) -> int:
