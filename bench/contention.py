@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg2
 
 from bench.common import Figure, Servers, post_update, stack, standalone, start_update, wait_until
-from bench.purchase import _open_shops
 from bench.reservation import _libpq
 from core.callbacks import BuyOffer
+from marketbot.harness import open_shops
 
 REDIS_DB = 8
 UNITS = 10
@@ -49,12 +49,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
         owner = next(_users)
         post_update(s.webhook_url, start_update(owner, owner))
         s.telegram.wait_for_calls("sendMessage", timeout=60)
-        (offer_id,) = _open_shops(url, [owner])
-        conn = psycopg2.connect(_libpq(url))
-        with conn.cursor() as cur:
-            cur.execute("UPDATE offer_items SET quantity_total = %s, remaining = %s", (UNITS, UNITS))
-        conn.commit()
-        conn.close()
+        (offer_id,) = open_shops(url, owner_telegram_ids=[owner], units=UNITS)
         buyers = [next(_users) for _ in range(buyers_n)]
         updates = [
             json.dumps(s.telegram.send_callback(b, BuyOffer(offer_id, (1,), f"c{i}").encode())).encode()
