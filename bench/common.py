@@ -72,6 +72,17 @@ class Figure:
         return asdict(self)
 
 
+def healthz_round_trips_ms(gateway_url: str, n: int = 100) -> list[float]:
+    """The same-run baseline of the latency benchmarks: bare HTTP round trips to the gateway's /healthz."""
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(f"{gateway_url}/healthz", timeout=5) as response:
+            response.read()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
 def percentile(samples: list[float], q: float) -> float:
     """The q-th percentile (0-100), nearest-rank: a p99 of 100 samples is the 99th smallest."""
     if not samples:

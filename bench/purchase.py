@@ -17,12 +17,12 @@ from __future__ import annotations
 import itertools
 import json
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.common import (
     Figure,
     Servers,
+    healthz_round_trips_ms,
     median,
     paced,
     percentile,
@@ -147,12 +147,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
         wait_until(lambda: len(confirmations()) == len(paid_at), timeout=180 + seconds, interval=0.5)
         confirmed = confirmations()
         pay_lat = [(confirmed[b] - paid_at[b]) * 1000 for b in paid_at if b in confirmed]
-        health = []
-        for _ in range(100):
-            t0 = time.perf_counter()
-            with urllib.request.urlopen(f"{s.gateway_urls[0]}/healthz", timeout=5) as response:
-                response.read()
-            health.append((time.perf_counter() - t0) * 1000)
+        health = healthz_round_trips_ms(s.gateway_urls[0])
     base = median(health)
     figures = []
     for name, samples, total in (

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import itertools
 import time
-import urllib.request
 
 from bench.common import (
     Figure,
     Servers,
+    healthz_round_trips_ms,
     median,
     paced,
     percentile,
@@ -66,12 +66,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
         wait_until(lambda: len(replies()) == len(users), timeout=120 + seconds, interval=0.5)
         got = replies()
         latencies = [(got[u] - posted[u]) * 1000 for u in users if u in got]
-        health = []
-        for _ in range(100):
-            t0 = time.perf_counter()
-            with urllib.request.urlopen(f"{s.gateway_urls[0]}/healthz", timeout=5) as response:
-                response.read()
-            health.append((time.perf_counter() - t0) * 1000)
+        health = healthz_round_trips_ms(s.gateway_urls[0])
     p50, p95, base = median(latencies), percentile(latencies, 95), median(health)
     note = f"{len(latencies)} of {len(users)} replies received; {rate:g} actions/s for {seconds:g} s"
     return [
