@@ -24,6 +24,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from marketbot import lazy_aiogram
 from marketbot.logs import configure_logging
 from marketbot.settings import ConfigError, Settings, load_settings
 from tasks.names import ALL_QUEUES
@@ -43,10 +44,14 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         raise ConfigError(
             "TELEGRAM_WEBHOOK_SECRET: not set (required with PUBLIC_BASE_URL, Telegram sends it back)"
         )
+    from aiogram.methods import AnswerCallbackQuery
+    from aiogram.types import Update
     from aiohttp import web
 
     from bot_gateway.app import create_app
 
+    # Every update is validated as an Update and most taps answered: build those before the first request.
+    lazy_aiogram.warm_up(Update, AnswerCallbackQuery)
     polling = True if args.polling else None
     web.run_app(
         create_app(settings, polling=polling),
@@ -64,8 +69,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     unknown = sorted(set(queues) - set(ALL_QUEUES))
     if unknown:
         raise ConfigError(f"--queues: unknown queue(s) {', '.join(unknown)}; known: {', '.join(ALL_QUEUES)}")
+    from tasks.adapters.telegram import METHODS
     from tasks.app import app
 
+    # Build the Bot API methods the sender validates in this (parent) process: the pool's children share them.
+    lazy_aiogram.warm_up(*METHODS.values())
     argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "--loglevel", args.loglevel]
     if args.hostname:
         argv += ["-n", args.hostname]
