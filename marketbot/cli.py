@@ -74,7 +74,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     # Build the Bot API methods the sender validates in this (parent) process: the pool's children share them.
     lazy_aiogram.warm_up(*METHODS.values())
+    # No mingle (a 1 s wait at every start for other workers' revoked-task lists; we never revoke tasks) and
+    # no gossip (worker-to-worker events nothing of ours uses); Flower still gets task and heartbeat events.
     argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency), "--loglevel", args.loglevel]
+    argv += ["--without-mingle", "--without-gossip"]
     if args.hostname:
         argv += ["-n", args.hostname]
     app.worker_main(argv=argv)
