@@ -24,17 +24,10 @@ import psutil
 import redis
 
 from marketbot.embedded import EmbeddedServers, drop_database, ensure_database
-from marketbot.fakes.stripe import FakeStripe
 from marketbot.fakes.telegram import FakeTelegram
-from marketbot.harness import (
-    Process,
-    free_port,
-    start_gateway,
-    start_worker,
-    text_update,
-    wait_gateway_healthy,
-    wait_worker_ready,
-)
+from marketbot.harness import Process, text_update
+from marketbot.local_stack import Stack, local_stack, redis_url_with_db
+from marketbot.local_stack import bot_api as local_stack_bot_api
 from marketbot.settings import normalize_database_url
 
 BOT_TOKEN = "123456:BENCH"
@@ -167,31 +160,7 @@ def _with_database(url: str, database: str) -> str:
     return f"{base}/{database}{sep}{query}"
 
 
-def redis_url_with_db(url: str, db: int) -> str:
-    """The same Redis server, another database (unix://path?db=N or redis://host:port/N)."""
-    if url.startswith("unix://"):
-        return url.split("?", 1)[0] + f"?db={db}"
-    head, _, query = url.partition("?")
-    scheme, _, rest = head.partition("://")
-    server = rest.split("/", 1)[0]
-    return f"{scheme}://{server}/{db}" + (f"?{query}" if query else "")
-
-
-# -- the stack of real processes -----------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    telegram: FakeTelegram
-    stripe: FakeStripe | None
-    gateways: list[Process]
-    gateway_urls: list[str]
-    workers: list[Process]
-    env: dict[str, str]
-
-    @property
-    def webhook_url(self) -> str:
-        return f"{self.gateway_urls[0]}/telegram/webhook"
+# -- the stack of real processes (marketbot.local_stack) ----------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -207,75 +176,31 @@ def stack(
     telegram_limits: bool = True,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """Fake Telegram (and Stripe), `gateways` × `marketbot gateway`, `workers` × `marketbot worker`.
-
-    The gateways run in webhook mode; the benchmark POSTs updates to them itself (as Telegram would, with
-    the secret-token header), so the stand-in's own webhook delivery is switched off after they register.
-    `telegram_limits` keeps the stand-in's Telegram flood limits (30/s overall, ~1/s per chat)."""
-    if telegram_limits:
-        telegram = FakeTelegram(global_limit=(30, 1.0)).start()
-    else:
-        telegram = FakeTelegram(per_chat_limit=(10_000, 1.0), global_limit=(100_000, 1.0)).start()
-    ports = [free_port() for _ in range(gateways)]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    stripe = (
-        FakeStripe(webhook_url=f"{urls[0]}/stripe/webhook", webhook_secret=STRIPE_WEBHOOK_SECRET).start()
-        if with_stripe
-        else None
-    )
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-        "TELEGRAM_API_BASE_URL": telegram.base_url,
-        "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "TELEGRAM_BOT_USERNAME": telegram.bot_username,
-        "LOG_LEVEL": "WARNING",
-        # Benchmarks send many updates per simulated user (e.g. /start then Buy); never throttle them.
-        "USER_RATE_LIMIT": "1000",
-        **(extra_env or {}),
-    }
-    if stripe is not None:
-        env |= {
-            "STRIPE_SECRET_KEY": "sk_test_bench",
-            "STRIPE_API_BASE_URL": stripe.base_url,
-            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
-        }
-    started_workers: list[Process] = []
-    started_gateways: list[Process] = []
-    try:
-        started_workers = [
-            start_worker(env, name=f"bw{i}", concurrency=worker_concurrency, queues=worker_queues, wait=False)
-            for i in range(workers)
-        ]
-        started_gateways = [
-            start_gateway({**env, "PUBLIC_BASE_URL": url}, port=port, name=f"gateway{i}", wait=False)
-            for i, (port, url) in enumerate(zip(ports, urls, strict=True))
-        ]
-        for worker in started_workers:
-            wait_worker_ready(worker, timeout=120)
-        for gateway, port in zip(started_gateways, ports, strict=True):
-            wait_gateway_healthy(gateway, port, timeout=120)
-        if gateways:
-            telegram.wait_for_calls("setWebhook", count=gateways, timeout=30)
-            bot_api(telegram, "deleteWebhook", {})
-        yield Stack(telegram, stripe, started_gateways, urls, started_workers, env)
-    finally:
-        with ThreadPoolExecutor(max_workers=max(1, gateways + workers)) as pool:
-            list(pool.map(Process.stop, [*started_gateways, *started_workers]))
-        telegram.stop()
-        if stripe is not None:
-            stripe.stop()
+    """Fake Telegram (and Stripe), `gateways` × `marketbot gateway`, `workers` × `marketbot worker`; the
+    benchmark POSTs updates to the gateways itself, as Telegram would."""
+    with local_stack(
+        database_url,
+        redis_url,
+        bot_token=BOT_TOKEN,
+        webhook_secret=SECRET,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET if with_stripe else None,
+        gateways=gateways,
+        workers=workers,
+        worker_concurrency=worker_concurrency,
+        worker_queues=worker_queues,
+        telegram_limits=telegram_limits,
+        extra_env={
+            "LOG_LEVEL": "WARNING",
+            # Benchmarks send many updates per simulated user (e.g. /start then Buy); never throttle them.
+            "USER_RATE_LIMIT": "1000",
+            **(extra_env or {}),
+        },
+    ) as started:
+        yield started
 
 
 def bot_api(telegram: FakeTelegram, method: str, params: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        f"{telegram.base_url}/bot{BOT_TOKEN}/{method}",
-        data=json.dumps(params).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["result"]
+    return local_stack_bot_api(telegram, BOT_TOKEN, method, params)
 
 
 def start_update(user_id: int, update_id: int) -> bytes:

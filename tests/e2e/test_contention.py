@@ -220,16 +220,18 @@ def test_a_thousand_buyers_race_for_ten_units_and_exactly_ten_pay(
         assert f"{code[:3]}-{code[3:]}" in confirmations[user_id]
 
     # And no orphan payment: every Checkout Session Stripe ever made belongs to one of the 10 paid holds
+    stripe = stack.stripe
+    assert stripe is not None
     created = [
         c
-        for c in stack.stripe.calls("/v1/checkout/sessions")
+        for c in stripe.calls("/v1/checkout/sessions")
         if c.method == "POST" and c.path == "/v1/checkout/sessions" and c.status == 200
     ]
     sessions = {str(c.response["id"]): str(c.response["client_reference_id"]) for c in created}
     assert sessions == ledger.sessions
     assert {url.rsplit("/", 1)[1] for url in winners.values()} == set(sessions)
-    assert all((stack.stripe.find_session(s) or {}).get("payment_status") == "paid" for s in sessions)
-    assert not stack.stripe.calls("/v1/refunds")
+    assert all((stripe.find_session(s) or {}).get("payment_status") == "paid" for s in sessions)
+    assert not stripe.calls("/v1/refunds")
 
 
 @dataclass(frozen=True)
