@@ -1,5 +1,6 @@
 """End-to-end reply under steady load: `/start` posted to the webhook → reply received by the Telegram
-stand-in, at a steady 50 actions/s for 60 s.
+stand-in, at a steady 50 actions/s for 60 s (the full run first measures 25 actions/s, inside Telegram's
+30 messages/s per bot, for comparison).
 
     python -m bench.reply_load [--quick]
 
@@ -29,6 +30,7 @@ from bench.common import (
     start_update,
     wait_until,
 )
+from marketbot.local_stack import Stack
 
 REDIS_DB = 5
 RATE = 50.0
@@ -36,65 +38,72 @@ SECONDS = 60.0
 _users = itertools.count(6 * 10**9)
 
 
+# Telegram lets one bot send about 30 messages/s (DESIGN.md; our shared limiter and the stand-in both hold
+# to it). Each /start is one reply, so the issue's 50/s cannot be served without a growing queue: the full
+# run also measures a rate inside the budget, so our own latency is visible next to the budget-bound one.
+IN_BUDGET_RATE = 25.0
+
+
+def _latencies(s: Stack, rate: float, seconds: float) -> tuple[list[float], int]:
+    """POST `rate` new users' /start per second for `seconds`; ms from each POST to its reply."""
+    posted: dict[int, float] = {}
+    users = [next(_users) for _ in range(int(rate * seconds))]
+
+    def act(i: int) -> None:
+        posted[users[i]] = time.monotonic()
+        post_update(s.webhook_url, start_update(users[i], users[i]))
+
+    paced(rate, seconds, act)
+    wanted = set(users)
+
+    def replies() -> dict[int, float]:
+        found: dict[int, float] = {}
+        for call in s.telegram.calls("sendMessage"):
+            chat = call.params.get("chat_id")
+            if call.status == 200 and chat in wanted and chat not in found:
+                found[int(chat)] = call.at
+        return found
+
+    wait_until(lambda: len(replies()) == len(users), timeout=120 + seconds, interval=0.5)
+    got = replies()
+    return [(got[u] - posted[u]) * 1000 for u in users if u in got], len(users)
+
+
 def run(servers: Servers, quick: bool) -> list[Figure]:
     database_url = servers.database("reply_load")
     redis_url = servers.redis(REDIS_DB)
-    rate, seconds = (10.0, 3.0) if quick else (RATE, SECONDS)
+    runs = [(10.0, 3.0)] if quick else [(IN_BUDGET_RATE, SECONDS), (RATE, SECONDS)]
+    measured = []
     with stack(database_url, redis_url) as s:
         for _ in range(3):  # warm up
             user = next(_users)
             post_update(s.webhook_url, start_update(user, user))
             s.telegram.wait_for_calls("sendMessage", predicate=lambda c, u=user: c.params.get("chat_id") == u)  # type: ignore[misc]
-        posted: dict[int, float] = {}
-        users = [next(_users) for _ in range(int(rate * seconds))]
-
-        def act(i: int) -> None:
-            posted[users[i]] = time.monotonic()
-            post_update(s.webhook_url, start_update(users[i], users[i]))
-
-        paced(rate, seconds, act)
-        wanted = set(users)
-
-        def replies() -> dict[int, float]:
-            found: dict[int, float] = {}
-            for call in s.telegram.calls("sendMessage"):
-                chat = call.params.get("chat_id")
-                if call.status == 200 and chat in wanted and chat not in found:
-                    found[int(chat)] = call.at
-            return found
-
-        wait_until(lambda: len(replies()) == len(users), timeout=120 + seconds, interval=0.5)
-        got = replies()
-        latencies = [(got[u] - posted[u]) * 1000 for u in users if u in got]
-        health = healthz_round_trips_ms(s.gateway_urls[0])
-    p50, p95, base = median(latencies), percentile(latencies, 95), median(health)
-    note = f"{len(latencies)} of {len(users)} replies received; {rate:g} actions/s for {seconds:g} s"
-    return [
-        Figure(
-            "end-to-end reply",
-            f"p50 at {rate:g} actions/s",
-            p50,
-            "ms",
-            "gateway /healthz p50",
-            base,
-            p50 / base,
-            "≤ 50 ms",
-            p50 <= 50,
-            note,
-        ),
-        Figure(
-            "end-to-end reply",
-            f"p95 at {rate:g} actions/s",
-            p95,
-            "ms",
-            "gateway /healthz p50",
-            base,
-            p95 / base,
-            "≤ 150 ms",
-            p95 <= 150,
-            note,
-        ),
-    ]
+        for rate, seconds in runs:  # the in-budget rate first, so it never queues behind the other's backlog
+            measured.append((rate, seconds, *_latencies(s, rate, seconds)))
+        base = median(healthz_round_trips_ms(s.gateway_urls[0]))
+    figures = []
+    for rate, seconds, latencies, sent in measured:
+        p50, p95 = median(latencies), percentile(latencies, 95)
+        note = f"{len(latencies)} of {sent} replies received; {rate:g} actions/s for {seconds:g} s"
+        if rate < 30 and not quick:
+            note += "; inside Telegram's 30 messages/s per bot (not the issue's rate)"
+        for name, value, limit in (("p50", p50, 50), ("p95", p95, 150)):
+            figures.append(
+                Figure(
+                    "end-to-end reply",
+                    f"{name} at {rate:g} actions/s",
+                    value,
+                    "ms",
+                    "gateway /healthz p50",
+                    base,
+                    value / base,
+                    f"≤ {limit} ms",
+                    value <= limit,
+                    note,
+                )
+            )
+    return figures
 
 
 def main() -> int:
