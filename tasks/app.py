@@ -54,7 +54,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # connection loss makes them redeliverable instead of stuck.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # No task-sent event per publish: it doubled the broker writes of every publish (the gateway's hot
+        # path), and Flower still sees tasks received, started and succeeded from the workers' own events.
+        # The gateway's direct Redis publisher (bot_gateway.publish) writes none either.
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "beat_schedule": SCHEDULE,
         "timezone": "UTC",
