@@ -4,29 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio
 import structlog
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from celery import Celery
 
 from bot_gateway import health, stripe_webhook
+from bot_gateway.dispatch import build_dispatcher
 from bot_gateway.enqueue import Enqueuer
 from bot_gateway.ingest import Ingestor
 from bot_gateway.menu import register_menu
 from bot_gateway.metrics import WEBHOOK_REQUESTS
 from bot_gateway.polling import ALLOWED_UPDATES, poll_updates
-from bot_gateway.routers import build_routers
-from bot_gateway.webhook import INGESTOR_KEY, SECRET_KEY, telegram_webhook
+from bot_gateway.publish import (
+    CeleryDrainPublisher,
+    KombuRedisMessages,
+    RedisDrainPublisher,
+    direct_redis_supported,
+    redis_py_url,
+)
+from bot_gateway.webhook import IN_FLIGHT_KEY, INGESTOR_KEY, SECRET_KEY, InFlightLimit, telegram_webhook
 from marketbot.settings import Settings
 from tasks.names import ALL_QUEUES
 
 log = structlog.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 MAX_BODY_BYTES = 1024 * 1024  # Telegram updates are small; anything bigger is not from Telegram
@@ -53,12 +63,14 @@ async def _observe(
     finally:
         if request.path in (WEBHOOK_PATH, stripe_webhook.STRIPE_WEBHOOK_PATH):
             WEBHOOK_REQUESTS.labels(request.path, str(status)).inc()
-            log.debug(
-                "http_request",
-                path=request.path,
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            # structlog renders a line before the stdlib level drops it (~40 µs): skip it unless it's wanted.
+            if _stdlib_log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "http_request",
+                    path=request.path,
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
 
 
 def create_app(
@@ -72,6 +84,7 @@ def create_app(
     use_polling = (settings.public_base_url is None) if polling is None else polling
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_observe])
     app[SECRET_KEY] = settings.telegram_webhook_secret
+    app[IN_FLIGHT_KEY] = InFlightLimit(MAX_UPDATES_IN_FLIGHT, ADMISSION_WAIT_SECONDS)
     app.router.add_post(WEBHOOK_PATH, telegram_webhook)
     stripe_webhook.install(app, settings, celery_app)
     app.router.add_get("/healthz", health.healthz)
@@ -81,16 +94,10 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         redis_client = _redis_client(settings.require("redis_url"))
         bot = make_bot(settings)
-        dispatcher = Dispatcher(disable_fsm=True)
-        dispatcher.include_routers(*build_routers())
-        ingestor = Ingestor(
-            bot=bot,
-            dispatcher=dispatcher,
-            redis_client=redis_client,
-            enqueuer=Enqueuer(redis_client, celery_app),
-            rate_limit=settings.user_rate_limit,
-            rate_window_s=settings.user_rate_window_s,
-        )
+        dispatcher = build_dispatcher()
+        broker = _redis_broker(settings, redis_client)
+        enqueuer = build_enqueuer(settings, redis_client, broker, celery_app)
+        ingestor = Ingestor(bot=bot, dispatcher=dispatcher, enqueuer=enqueuer)
         app[INGESTOR_KEY] = ingestor
         checks: dict[str, health.Check] = {
             "redis": health.redis_check(redis_client),
@@ -99,7 +106,6 @@ def create_app(
         if settings.database_url:
             checks["database"] = health.database_check(settings.sqlalchemy_url)
         app[health.CHECKS_KEY] = checks
-        broker = _redis_broker(settings, redis_client)
         app[health.WORKER_METRICS_KEY] = health.WorkerMetrics(redis_client, broker, ALL_QUEUES)
         stop = asyncio.Event()
         poller: asyncio.Task[None] | None = None
@@ -132,11 +138,17 @@ def create_app(
     return app
 
 
-# Connections the gateway keeps to Redis. A burst beyond this waits for a free connection (up to the
-# timeout) instead of failing: redis-py's plain pool raises at its limit, which turned a burst of webhooks
-# into 503s. Telegram opens at most 100 webhook connections; Stripe's and the health checks come on top.
-REDIS_POOL_SIZE = 200
-REDIS_POOL_WAIT_SECONDS = 5.0
+# Webhook updates processed at once; more wait up to ADMISSION_WAIT_SECONDS for a place, then get a 503 (and
+# Telegram redelivers). Telegram itself opens at most 100 webhook connections, so in normal operation nobody
+# waits; the bound is for overload, where queuing for seconds would only time out the sender and hold
+# every Redis connection. An update holds at most one Redis connection at a time.
+MAX_UPDATES_IN_FLIGHT = 100
+ADMISSION_WAIT_SECONDS = 2.0
+# Connections the gateway keeps to Redis: one per update in flight, plus headroom for the Stripe webhook,
+# health checks, /metrics and polling. A request beyond that waits for a free connection (up to the timeout)
+# instead of failing: redis-py's plain pool raises at its limit, which turned bursts into 503s.
+REDIS_POOL_SIZE = MAX_UPDATES_IN_FLIGHT + 20
+REDIS_POOL_WAIT_SECONDS = 2.0
 
 
 def _redis_client(url: str) -> redis.asyncio.Redis:
@@ -151,13 +163,31 @@ def _redis_client(url: str) -> redis.asyncio.Redis:
 
 
 def _redis_broker(settings: Settings, redis_client: redis.asyncio.Redis) -> redis.asyncio.Redis | None:
-    """A client for the broker's Redis, to read queue depths; None for a broker that isn't Redis."""
+    """A client for the broker's Redis (queue depths, publishing); None for a broker that isn't Redis."""
     raw = settings.celery_broker_url_raw
     if raw is None:
         return redis_client  # the broker is REDIS_URL
-    if raw.startswith(("redis://", "rediss://", "unix://")):
-        return redis.asyncio.Redis.from_url(raw, socket_connect_timeout=2, socket_timeout=5)
-    return None
+    url = redis_py_url(raw)
+    return _redis_client(url) if url is not None else None
+
+
+def build_enqueuer(
+    settings: Settings,
+    redis_client: redis.asyncio.Redis,
+    broker: redis.asyncio.Redis | None,
+    celery_app: Celery,
+) -> Enqueuer:
+    """The publish path by broker: this Redis → the drain message goes into the mailbox script (one round
+    trip); another Redis → one LPUSH on its client; anything else (AMQP) → celery_app.send_task."""
+    enqueuer = functools.partial(
+        Enqueuer, redis_client, rate_limit=settings.user_rate_limit, rate_window_s=settings.user_rate_window_s
+    )
+    if broker is None or not direct_redis_supported(celery_app):
+        return enqueuer(publisher=CeleryDrainPublisher(celery_app))
+    messages = KombuRedisMessages(celery_app)
+    if broker is redis_client:
+        return enqueuer(messages=messages)
+    return enqueuer(publisher=RedisDrainPublisher(broker, messages))
 
 
 async def _register_webhook(bot: Bot, settings: Settings) -> None:

@@ -1,16 +1,18 @@
 """One path for every update, whether it came by webhook or long polling.
 
-dedupe (update_id) → classify (aiogram routers → command) → per-user rate limit → enqueue → answer the
-callback query so the client's spinner stops. The duplicate marker is removed again if enqueueing fails,
-so Telegram's redelivery is not mistaken for a duplicate.
+classify (aiogram routers → command) → one Redis round trip that dedupes (update_id), counts the user's
+rate and stores the command in their mailbox and publishes its drain (bot_gateway.enqueue) → answer the
+callback query so the client's spinner stops. Classifying first touches nothing, so a duplicate costs one
+round trip too. The duplicate marker is removed again if enqueueing fails, so Telegram's redelivery is not
+mistaken for a duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Literal
 
-import redis.asyncio
 import structlog
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
@@ -23,86 +25,60 @@ from core.commands import SlowDown, UserCommand
 from marketbot.logs import correlation
 
 log = structlog.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
 
 Outcome = Literal["enqueued", "duplicate", "ignored", "rate_limited"]
-DEDUP_TTL_SECONDS = 2 * 24 * 3600  # Telegram keeps redelivering for 24 h
-
-# INCR + EXPIRE on the first hit, atomically (EXPIRE … NX needs Redis 7; the embedded server is 6.2).
-_COUNT_IN_WINDOW = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
+_SLOW_DOWN_FIELDS = set(SlowDown.model_fields) - {"kind"}
 
 
 class Ingestor:
-    def __init__(
-        self,
-        *,
-        bot: Bot,
-        dispatcher: Dispatcher,
-        redis_client: redis.asyncio.Redis,
-        enqueuer: Enqueuer,
-        rate_limit: int,
-        rate_window_s: int,
-    ) -> None:
+    def __init__(self, *, bot: Bot, dispatcher: Dispatcher, enqueuer: Enqueuer) -> None:
         self.bot = bot
         self.dispatcher = dispatcher
-        self.redis = redis_client
         self.enqueuer = enqueuer
-        self.rate_limit = rate_limit
-        self.rate_window_s = rate_window_s
         self._background: set[asyncio.Task[None]] = set()
 
     async def ingest(self, update: Update) -> Outcome:
         with correlation(correlation_id_for(update.update_id)):
             outcome = await self._ingest(update)
             UPDATES.labels(outcome).inc()
-            log.info("update_received", update_id=update.update_id, outcome=outcome)
+            # structlog renders the line before the stdlib level would drop it: only build it when it's kept.
+            if _stdlib_log.isEnabledFor(logging.INFO):
+                log.info("update_received", update_id=update.update_id, outcome=outcome)
             return outcome
 
     async def _ingest(self, update: Update) -> Outcome:
-        dedup_key = f"tg:update:{update.update_id}"
-        try:
-            first_time = await self.redis.set(dedup_key, 1, nx=True, ex=DEDUP_TTL_SECONDS)
-        except Exception as exc:
-            UPDATES.labels("failed").inc()
-            raise EnqueueFailed(type(exc).__name__) from exc
-        if not first_time:
-            return "duplicate"
         try:
             result = await self.dispatcher.feed_update(self.bot, update)
-            if result is UNHANDLED or result is None:
-                return "ignored"
-            command: UserCommand = result
-            limited = await self._over_rate_limit(command.actor.telegram_user_id)
-            if limited == "drop":
-                self._answer_callback(command)
-                return "rate_limited"
-            if limited == "warn":
-                command = SlowDown(**command.model_dump(include=set(SlowDown.model_fields) - {"kind"}))
-            await self.enqueuer.post_user_command(command)
+        except BaseException:
+            UPDATES.labels("failed").inc()
+            raise
+        if result is UNHANDLED or result is None:
+            # Still marked, so a redelivery of an ignored update is reported as a duplicate, as before.
+            try:
+                first_time = await self.enqueuer.claim(update.update_id)
+            except EnqueueFailed:
+                UPDATES.labels("failed").inc()
+                raise
+            return "ignored" if first_time else "duplicate"
+        command: UserCommand = result
+        try:
+            admission = await self.enqueuer.admit_and_post(command)
+            if admission == "duplicate":
+                return "duplicate"
+            if admission == "warn":  # tell the user once per window; the rest of the window is dropped
+                await self.enqueuer.post(SlowDown(**command.model_dump(include=_SLOW_DOWN_FIELDS)))
         except BaseException:
             UPDATES.labels("failed").inc()
             try:
-                await self.redis.delete(dedup_key)
+                await self.enqueuer.release(update.update_id)
             except Exception as exc:
                 # The marker stays until it expires: Telegram's redelivery of this update would be taken for
                 # a duplicate. Loud, because that loses the update.
                 log.error("dedup_marker_not_released", update_id=update.update_id, error=type(exc).__name__)
             raise
         self._answer_callback(command)
-        return "rate_limited" if limited == "warn" else "enqueued"
-
-    async def _over_rate_limit(self, user_id: int) -> Literal["ok", "warn", "drop"]:
-        """Fixed-window counter per user: cheap (one round trip) and shared by all gateways."""
-        count = int(
-            await self.redis.eval(_COUNT_IN_WINDOW, 1, f"rl:user:{user_id}", self.rate_window_s)  # type: ignore[misc]
-        )
-        if count <= self.rate_limit:
-            return "ok"
-        # Tell the user once per window; drop the rest silently.
-        return "warn" if count == self.rate_limit + 1 else "drop"
+        return "enqueued" if admission == "enqueued" else "rate_limited"
 
     def _answer_callback(self, command: UserCommand) -> None:
         """Stop the client's spinner without delaying the webhook response."""

@@ -1,13 +1,19 @@
 """POST /telegram/webhook: secret check, parse, ingest; 2xx only once the update is safely enqueued.
 
 We do not use aiogram's SimpleRequestHandler: by default it answers 200 before handling, so an enqueue
-failure would lose the update. Here a failure answers 503 and Telegram redelivers.
+failure would lose the update. Here a failure answers 503 and Telegram redelivers. So does overload: at most
+`InFlightLimit.limit` updates are processed at once, and one that cannot start within a short wait is refused
+at once instead of queuing for seconds behind the others.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from aiogram.types import Update
@@ -23,6 +29,37 @@ log = structlog.get_logger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
 INGESTOR_KEY: web.AppKey[Ingestor] = web.AppKey("ingestor", Ingestor)
 SECRET_KEY: web.AppKey[str | None] = web.AppKey("webhook_secret", str)
+
+
+class Overloaded(Exception):
+    """No place for this update within the admission wait."""
+
+
+class InFlightLimit:
+    """At most `limit` updates inside the gateway at once; the next ones wait up to `max_wait_s` in arrival
+    order, then are refused. Refusing costs almost nothing, so a flood cannot starve the updates in flight."""
+
+    def __init__(self, limit: int, max_wait_s: float) -> None:
+        self.limit = limit
+        self.max_wait_s = max_wait_s
+        self._places = asyncio.Semaphore(limit)
+
+    @contextlib.asynccontextmanager
+    async def place(self) -> AsyncIterator[None]:
+        if self._places.locked():  # only the overloaded case pays for a timer
+            try:
+                await asyncio.wait_for(self._places.acquire(), self.max_wait_s)
+            except TimeoutError:
+                raise Overloaded from None
+        else:
+            await self._places.acquire()
+        try:
+            yield
+        finally:
+            self._places.release()
+
+
+IN_FLIGHT_KEY: web.AppKey[InFlightLimit] = web.AppKey("updates_in_flight", InFlightLimit)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -48,7 +85,16 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         UPDATES.labels("rejected").inc()
         log.warning("webhook_not_an_update")
         return _error(400, "body is not a Telegram Update (no integer update_id)")
-    ingestor = request.app[INGESTOR_KEY]
+    try:
+        async with request.app[IN_FLIGHT_KEY].place():
+            return await _ingest(request.app[INGESTOR_KEY], data)
+    except Overloaded:
+        UPDATES.labels("overloaded").inc()
+        log.warning("webhook_overloaded", update_id=data["update_id"])
+        return _error(503, "too many updates in flight; please retry")
+
+
+async def _ingest(ingestor: Ingestor, data: dict[str, Any]) -> web.Response:
     try:
         update = Update.model_validate(data, context={"bot": ingestor.bot})
     except ValidationError as exc:
