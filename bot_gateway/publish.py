@@ -78,7 +78,18 @@ def direct_redis_supported(celery_app: Celery) -> bool:
         and not options.get("global_keyprefix")
         and options.get("sep", KOMBU_PRIORITY_SEP) == KOMBU_PRIORITY_SEP
         and tuple(options.get("priority_steps", KOMBU_PRIORITY_STEPS)) == KOMBU_PRIORITY_STEPS
+        and _direct_queue(celery_app) is not None
     )
+
+
+def _direct_queue(celery_app: Celery) -> str | None:
+    """The queue the drain task is routed to, if Celery would send it straight there: for a direct route it
+    publishes to the anonymous exchange with the queue's name as routing key (celery.app.amqp)."""
+    route = celery_app.amqp.router.route({}, DRAIN_USER_MAILBOX, (), {})
+    queue = route.get("queue")
+    if queue is None or queue.exchange.type != "direct" or route.get("exchange") or route.get("priority"):
+        return None
+    return str(queue.name)
 
 
 class KombuRedisMessages:
@@ -86,12 +97,10 @@ class KombuRedisMessages:
     puts on a Redis broker, and names the list it goes to. Only ids differ from one call to the next."""
 
     def __init__(self, celery_app: Celery) -> None:
-        route = celery_app.amqp.router.route({}, DRAIN_USER_MAILBOX, (), {})
-        queue = route["queue"]
-        self.queue_name: str = queue.name
-        if queue.exchange.type != "direct" or route.get("exchange") or route.get("priority"):
-            # Celery sends to the anonymous exchange (routing key = queue name) only for direct routes.
-            raise ValueError(f"{DRAIN_USER_MAILBOX} is not routed straight to a queue: {route}")
+        queue_name = _direct_queue(celery_app)
+        if queue_name is None:
+            raise ValueError(f"{DRAIN_USER_MAILBOX} is not routed straight to a queue: use send_task")
+        self.queue_name = queue_name
         self.queue_key = kombu_queue_key(self.queue_name)
         self._origin = anon_nodename()
         self._reply_to = celery_app.thread_oid  # what send_task puts there; unused without a result backend

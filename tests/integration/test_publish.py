@@ -116,6 +116,8 @@ def test_the_direct_path_is_chosen_only_for_redis_brokers_configured_as_we_repro
     prefixed = {"visibility_timeout": 900, "global_keyprefix": "mb:"}
     assert not direct_redis_supported(_celery(redis_url, broker_transport_options=prefixed))
     assert not direct_redis_supported(_celery(redis_url, task_compression="gzip"))
+    prioritized = {"marketbot.interactive.*": {"queue": QUEUE_INTERACTIVE, "priority": 6}}
+    assert not direct_redis_supported(_celery(redis_url, task_routes=prioritized))
 
 
 def test_broker_urls_map_to_redis_py_urls() -> None:
