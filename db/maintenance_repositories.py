@@ -14,7 +14,18 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-_CLAIM_LAPSED_HOLDS = text(
+# One statement per batch, so the sweep costs a few round trips per batch instead of one per item:
+# - claim up to :batch lapsed holds FOR UPDATE SKIP LOCKED and mark them expired. A hold whose row someone
+#   else has locked is skipped this round: a payment applying it (the payment path locks the reservation
+#   first, then decides on `status`), the buyer releasing it, or another sweep. A payment that waits for our
+#   lock instead finds the hold expired when it gets it, and re-reserves or refunds (payment_flows).
+# - lock the freed items FOR NO KEY UPDATE in id order before changing any of them, as buyers take them
+#   (ReservationRepository.hold), so a sweep and a buyer never wait for each other in a cycle; two sweeps
+#   cannot either, since each claims different holds and both take items in id order. (NO KEY UPDATE is
+#   what the UPDATE itself takes: it does not block buyers' foreign-key checks, which take KEY SHARE.)
+# - return each item's units once, summed over the batch (LEAST: never above the item's total);
+# - return the claimed holds with the Checkout Sessions still open for them.
+_RELEASE_LAPSED_HOLDS = text(
     """
     WITH lapsed AS (
         SELECT id FROM reservations
@@ -22,36 +33,29 @@ _CLAIM_LAPSED_HOLDS = text(
         ORDER BY expires_at
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
+    ), expired AS (
+        -- = ANY(ARRAY(…)): primary-key look-ups, never a scan of every reservation ever made.
+        UPDATE reservations r SET status = 'expired', updated_at = :now
+        WHERE r.id = ANY(ARRAY(SELECT id FROM lapsed))
+        RETURNING r.id
+    ), freed AS (
+        SELECT ri.offer_item_id, sum(ri.quantity) AS quantity
+        FROM reservation_items ri WHERE ri.reservation_id = ANY(ARRAY(SELECT id FROM expired))
+        GROUP BY ri.offer_item_id
+    ), locked AS MATERIALIZED (
+        -- LockRows runs above the sort: the rows are locked in id order.
+        SELECT oi.id, freed.quantity
+        FROM offer_items oi JOIN freed ON freed.offer_item_id = oi.id
+        ORDER BY oi.id
+        FOR NO KEY UPDATE OF oi
+    ), returned AS (
+        UPDATE offer_items oi
+        SET remaining = LEAST(oi.quantity_total, oi.remaining + locked.quantity), updated_at = :now
+        FROM locked WHERE oi.id = locked.id
     )
-    UPDATE reservations r SET status = 'expired', updated_at = :now
-    FROM lapsed WHERE r.id = lapsed.id
-    RETURNING r.id
-    """
-)
-
-_FREED_UNITS = text(
-    """
-    SELECT offer_item_id, sum(quantity) AS quantity
-    FROM reservation_items WHERE reservation_id = ANY(:ids)
-    GROUP BY offer_item_id ORDER BY offer_item_id
-    """
-)
-
-# Items locked in id order, as buyers lock them (core.reservations.validate_lines): no deadlock between a
-# sweep and a buyer.
-_LOCK_ITEMS = text("SELECT id FROM offer_items WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
-
-_RETURN_UNITS = text(
-    """
-    UPDATE offer_items SET remaining = LEAST(quantity_total, remaining + :quantity), updated_at = :now
-    WHERE id = :item_id
-    """
-)
-
-_OPEN_SESSIONS_OF = text(
-    """
-    SELECT stripe_checkout_session_id FROM payments
-    WHERE reservation_id = ANY(:ids) AND status IN ('open', 'processing')
+    SELECT expired.id, p.stripe_checkout_session_id
+    FROM expired
+    LEFT JOIN payments p ON p.reservation_id = expired.id AND p.status IN ('open', 'processing')
     """
 )
 
@@ -192,20 +196,14 @@ class MaintenanceRepository:
         self.session = session
 
     def release_lapsed_holds(self, *, now: datetime, batch: int) -> ReleasedHolds:
-        """Expire up to `batch` lapsed holds and give their units back, in this transaction.
+        """Expire up to `batch` lapsed holds and give their units back, in this transaction (one statement).
 
         Availability already ignores lapsed holds (the buy path reclaims them lazily), so this only
         tidies up; a hold the buy path reclaimed first is no longer 'held' and is not returned twice.
         """
-        ids = [row[0] for row in self.session.execute(_CLAIM_LAPSED_HOLDS, {"now": now, "batch": batch})]
-        if not ids:
-            return ReleasedHolds([], [])
-        freed = [(int(r[0]), int(r[1])) for r in self.session.execute(_FREED_UNITS, {"ids": ids})]
-        self.session.execute(_LOCK_ITEMS, {"ids": [item_id for item_id, _ in freed]})
-        for item_id, quantity in freed:
-            self.session.execute(_RETURN_UNITS, {"item_id": item_id, "quantity": quantity, "now": now})
-        sessions = [str(r[0]) for r in self.session.execute(_OPEN_SESSIONS_OF, {"ids": ids})]
-        return ReleasedHolds(ids, sessions)
+        rows = self.session.execute(_RELEASE_LAPSED_HOLDS, {"now": now, "batch": batch}).all()
+        # One row per hold: payments.reservation_id is unique.
+        return ReleasedHolds([row[0] for row in rows], [str(row[1]) for row in rows if row[1] is not None])
 
     def expire_ended_offers(self, *, now: datetime, batch: int) -> list[EndedOffer]:
         ids = [int(row[0]) for row in self.session.execute(_CLAIM_ENDED_OFFERS, {"now": now, "batch": batch})]
