@@ -63,9 +63,10 @@ def _local_time(at: datetime, timezone: str) -> str:
 def release_expired_holds(uow_factory: UowFactory, *, now: datetime, batch: int = HOLD_BATCH) -> SweepResult:
     """Give lapsed holds' units back in batches, and expire their Checkout Sessions afterwards.
 
-    One transaction per batch: a batch is committed before the next is claimed, so a crash loses no more
-    than the batch in flight (rolled back, found again by the next tick), and a batch that came back short
-    means nothing is left that this sweep could claim (the rest, if any, is locked by someone deciding it).
+    One transaction per batch: a batch is committed before the next is claimed, so a crash rolls back only
+    the batch in flight (the next tick claims it again), and a batch that came back short means nothing is
+    left that this sweep could claim (the rest, if any, is locked by someone deciding it). Sessions of holds
+    released before a crash stay open until reconciliation closes them (tasks/reconcile.py).
     """
     result = SweepResult()
     while True:
