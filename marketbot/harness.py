@@ -70,11 +70,19 @@ class Process:
 
 
 def start_worker(
-    env: dict[str, str], *, name: str, concurrency: int = 2, queues: str | None = None, wait: bool = True
+    env: dict[str, str],
+    *,
+    name: str,
+    concurrency: int = 2,
+    queues: str | None = None,
+    pool: str | None = None,
+    wait: bool = True,
 ) -> Process:
     argv = ["worker", "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO"]
     if queues:
         argv += ["--queues", queues]
+    if pool:
+        argv += ["--pool", pool]
     process = Process(name, argv, {**env, "LOG_FORMAT": "json"})
     if wait:
         wait_worker_ready(process)

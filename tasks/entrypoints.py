@@ -74,10 +74,14 @@ def send_outbox_message(self: Any, outbox_id: int) -> str:
         sender=runtime.sender(),
         now=utcnow,
         observe=metrics.outbound_result,
+        retried=self.request.retries > 0,
     )
     if outcome.kind == "retry":
-        # Short waits only (Telegram's retry_after, backoff on 5xx); the row's not_before guards early runs.
-        raise self.retry(countdown=max(outcome.after, 0.5))
+        # Back for the chat's next message when its wait ends (its send slot, Telegram's retry_after,
+        # backoff on 5xx; at most 300 s); the row's not_before guards early runs. Not raised: under load this
+        # is how most runs end, and Celery formats a traceback for each raised Retry (a fifth of the task's
+        # time). Telegram's 429s and 5xx still count, in marketbot_outbound_messages_total.
+        self.retry(args=[outcome.retry_id or outbox_id], countdown=max(outcome.after, 0.01), throw=False)
     return str(outcome.kind)
 
 

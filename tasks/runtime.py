@@ -62,7 +62,14 @@ def sender() -> BotApiSender:
         token = s.require("telegram_bot_token")
         # The limiter key is the bot id (the token's public half), never the secret part.
         limiter = TelegramRateLimiter(redis_client(), bot_key=token.split(":", 1)[0])
-        return BotApiSender(token=token, base_url=s.telegram_api_base_url, limiter=limiter, hash_id=hash_id)
+        # A send task never sleeps on one chat's next slot: it hands the chat back and serves other chats.
+        return BotApiSender(
+            token=token,
+            base_url=s.telegram_api_base_url,
+            limiter=limiter,
+            hand_back_chat_waits=True,
+            hash_id=hash_id,
+        )
 
     return _once_per_process("sender", build)
 

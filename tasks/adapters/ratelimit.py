@@ -10,44 +10,67 @@ the key holds the theoretical arrival time (TAT) of the next send. A send at `no
 per-chat bucket are checked and advanced in one Lua script, so a slot is taken on both or on neither, and
 "now" is the Redis server's clock, so workers on hosts with skewed clocks still share one timeline.
 Keys expire when their TAT has passed, which is exactly when a missing key means the same thing.
+
+Per chat, a send has no burst by default (one per second, sustained and at any moment), except the rest of
+a reply: a call that continues a reply whose first call just went out (`follow_up=True`: a split message's
+next part, the edit after a photo) may use `reply_burst - 1` intervals of credit, so a two-call reply
+arrives at once. The credit is paid back: the chat's next reply waits for it, so over any stretch of time a
+chat still gets at most one message per second (plus that one call of credit).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import redis
 
 _MICROS = 1_000_000
 
-# KEYS: the buckets to charge (global first, then the chat's, if any).
-# ARGV: per key, its emission interval and its burst tolerance (microseconds).
-# Returns 0 when a slot was taken on every bucket, else the microseconds to wait (nothing taken).
+# We count a call when we take its slot, Telegram when the call arrives: a few ms later, tens of ms on a
+# loaded host, and not the same for every call, so slots exactly 1/30 s apart can arrive 31 within one
+# second (the stand-in answered 429 to a call now and then that way). The bot-wide budget is spread over
+# a second plus this margin: 30 calls then arrive inside one second only if one is this much later than the
+# one 29 slots after it. It costs 3.4% of the budget: about 29 sent per second for Telegram's 30.
+GLOBAL_ARRIVAL_MARGIN_SECONDS = 0.035
+
+# KEYS: the global bucket, then the chat's bucket and the chat's penalty hold (if a chat is given).
+# ARGV: per bucket, its emission interval and its burst tolerance; then how far ahead a global slot may be
+# booked (all microseconds). The global budget's next slot is found first, up to `ahead` from now; the chat
+# must allow a send at that moment (its hold, Telegram's retry_after for the chat, lets nothing through
+# before it ends, whatever the tolerance). Returns {taken, global wait, chat wait} in microseconds: taken
+# 1 with the wait until the booked slot (both buckets charged for it), or taken 0 with how long each
+# bucket holds this send back (nothing charged).
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local wait = 0
-local next_tat = {}
-for i, key in ipairs(KEYS) do
-    local interval = tonumber(ARGV[2 * i - 1])
-    local tolerance = tonumber(ARGV[2 * i])
-    local tat = tonumber(redis.call('GET', key) or '0')
-    if tat < now then tat = now end
-    local allowed_at = tat - tolerance
-    if allowed_at > now and allowed_at - now > wait then wait = allowed_at - now end
-    next_tat[i] = tat + interval
+local ahead = tonumber(ARGV[#ARGV])
+local g_tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if g_tat < now then g_tat = now end
+local at = math.max(g_tat - tonumber(ARGV[2]), now)
+local chat_wait = 0
+local c_tat = 0
+if #KEYS > 1 then
+    c_tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+    if c_tat < at then c_tat = at end
+    local hold = tonumber(redis.call('GET', KEYS[3]) or '0')
+    local c_at = math.max(c_tat - tonumber(ARGV[4]), hold)
+    if c_at > at then chat_wait = c_at - now end
 end
-if wait > 0 then return wait end
-for i, key in ipairs(KEYS) do
-    local ttl_ms = math.ceil((next_tat[i] - now) / 1000) + 1
-    redis.call('SET', key, string.format('%.0f', next_tat[i]), 'PX', ttl_ms)
+if chat_wait > 0 or at - now > ahead then return {0, at - now, chat_wait} end
+local g_next = g_tat + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', g_next), 'PX', math.ceil((g_next - now) / 1000) + 1)
+if #KEYS > 1 then
+    local c_next = c_tat + tonumber(ARGV[3])
+    redis.call('SET', KEYS[2], string.format('%.0f', c_next), 'PX', math.ceil((c_next - now) / 1000) + 1)
 end
-return 0
+return {1, at - now, 0}
 """
 
-# KEYS[1]: the bucket. ARGV: penalty and the bucket's burst tolerance (microseconds).
+# KEYS[1]: the bucket, KEYS[2] (optional): its hold. ARGV: penalty and the bucket's burst tolerance (µs).
 # Moves TAT so that the next slot opens `penalty` from now, with no burst left (Telegram just said "slow
-# down"; resuming at full burst would earn another 429). Never moves TAT backwards.
+# down"; resuming at full burst would earn another 429), and holds even a reply's follow-up call back until
+# then. Never moves TAT or the hold backwards.
 _PENALIZE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -59,8 +82,42 @@ if wanted > tat then
     local ttl_ms = math.ceil((wanted - now) / 1000) + 1
     redis.call('SET', KEYS[1], string.format('%.0f', wanted), 'PX', ttl_ms)
 end
+if #KEYS > 1 then
+    local hold = tonumber(redis.call('GET', KEYS[2]) or '0')
+    if now + penalty > hold then
+        redis.call('SET', KEYS[2], string.format('%.0f', now + penalty), 'PX', math.ceil(penalty / 1000) + 1)
+    end
+end
 return 0
 """
+
+
+# KEYS: the chat's bucket and hold. ARGV: the bucket's burst tolerance (µs). Takes nothing.
+# Returns the microseconds until the chat's bucket would let a send through (0: now).
+_CHAT_WAIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local hold = tonumber(redis.call('GET', KEYS[2]) or '0')
+local allowed_at = math.max(tat - tonumber(ARGV[1]), hold)
+if allowed_at > now then return allowed_at - now end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What one attempt to take a send slot found. Taken: the slot opens `global_wait` seconds from now
+    (0.0: at once), and is this caller's: send then. Not taken (nothing charged): how long the bot-wide
+    budget and the chat's own limit each hold this send back."""
+
+    taken: bool
+    global_wait: float = 0.0
+    chat_wait: float = 0.0
+
+    @property
+    def wait(self) -> float:
+        return max(self.global_wait, self.chat_wait)
 
 
 class TelegramRateLimiter:
@@ -68,7 +125,11 @@ class TelegramRateLimiter:
 
     `bot_key` names the bot (its numeric id, never the token). Defaults follow Telegram's published limits.
     `global_burst` defaults to 1, not 30: with a 30/s rate, a burst of b lets b + 29 sends through in some
-    one-second window, so only 1 keeps every second within 30 (the fake Bot API enforces exactly that).
+    one-second window, so only 1 keeps every second within 30 (the fake Bot API enforces exactly that), and
+    `arrival_margin` (see GLOBAL_ARRIVAL_MARGIN_SECONDS) keeps it so where the calls arrive.
+    `per_chat_burst` defaults to 1 for the same reason per chat ("avoid sending more than one message per
+    second in a chat"); `reply_burst` is how many calls of one reply may still go out together (see the
+    module docstring): 2, a photo and its edit, or a message and the rest that didn't fit in it.
     """
 
     def __init__(
@@ -78,21 +139,28 @@ class TelegramRateLimiter:
         bot_key: str,
         global_per_second: float = 30,
         per_chat_per_second: float = 1.0,
-        per_chat_burst: int = 3,
+        per_chat_burst: int = 1,
+        reply_burst: int = 2,
         global_burst: int = 1,
+        arrival_margin: float = GLOBAL_ARRIVAL_MARGIN_SECONDS,
     ) -> None:
         if global_per_second <= 0 or per_chat_per_second <= 0:
             raise ValueError("rates must be positive")
-        if global_burst < 1 or per_chat_burst < 1:
+        if global_burst < 1 or per_chat_burst < 1 or reply_burst < 1:
             raise ValueError("bursts must be at least 1")
+        if arrival_margin < 0:
+            raise ValueError("arrival_margin can't be negative")
         self._redis = redis
-        # The hash tag keeps both keys of one script in the same Redis Cluster slot.
+        # The hash tag keeps all keys of one script in the same Redis Cluster slot.
         self._prefix = f"tg:rate:{{{bot_key}}}"
         # Rounding the interval up errs on the side of sending slightly slower than the limit, never faster.
-        self._global = _Bucket(global_per_second, global_burst)
+        self._global = _Bucket(global_per_second / (1 + arrival_margin), global_burst)
         self._chat = _Bucket(per_chat_per_second, per_chat_burst)
+        # The same chat bucket, seen by a reply's follow-up call: more credit, never less than any send has.
+        self._chat_follow_up = _Bucket(per_chat_per_second, max(per_chat_burst, reply_burst))
         self._reserve = redis.register_script(_RESERVE)
         self._penalize = redis.register_script(_PENALIZE)
+        self._chat_wait = redis.register_script(_CHAT_WAIT)
 
     def _global_key(self) -> str:
         return f"{self._prefix}:global"
@@ -100,26 +168,51 @@ class TelegramRateLimiter:
     def _chat_key(self, chat_id: int | str) -> str:
         return f"{self._prefix}:chat:{chat_id}"
 
-    def reserve(self, chat_id: int | str | None) -> float:
+    def _hold_key(self, chat_id: int | str) -> str:
+        return f"{self._prefix}:hold:{chat_id}"
+
+    def reserve(self, chat_id: int | str | None, *, follow_up: bool = False) -> float:
         """Take a slot on the global and the chat's bucket and return 0.0, or take nothing and return
         the seconds to wait before asking again. `chat_id` None charges the global bucket only."""
+        slot = self.try_reserve(chat_id, follow_up=follow_up)
+        return 0.0 if slot.taken else slot.wait
+
+    def try_reserve(
+        self, chat_id: int | str | None, *, follow_up: bool = False, ahead: float = 0.0
+    ) -> Reservation:
+        """Like `reserve`, with two differences. The bot-wide budget's next slot may be booked up to
+        `ahead` seconds from now (the caller then waits for it: while every worker waits for such a slot
+        the bot sends at its full rate, and no slot goes unused between one worker's wait and its next
+        ask). And a refusal tells a wait for the bot-wide budget from a wait for the chat's own next slot
+        (up to a second, or Telegram's retry_after for the chat). `follow_up`: this call continues a reply
+        whose previous call just went out to the chat."""
         keys = [self._global_key()]
         args = [self._global.interval, self._global.tolerance]
         if chat_id is not None:
-            keys.append(self._chat_key(chat_id))
-            args += [self._chat.interval, self._chat.tolerance]
-        wait_us = int(self._reserve(keys=keys, args=args))
-        return wait_us / _MICROS
+            chat = self._chat_follow_up if follow_up else self._chat
+            keys += [self._chat_key(chat_id), self._hold_key(chat_id)]
+            args += [chat.interval, chat.tolerance]
+        args.append(max(0, math.floor(ahead * _MICROS)))
+        taken, global_us, chat_us = (int(v) for v in self._reserve(keys=keys, args=args))
+        return Reservation(bool(taken), global_us / _MICROS, chat_us / _MICROS)
+
+    def chat_wait(self, chat_id: int | str, *, follow_up: bool = False) -> float:
+        """Seconds until the chat's own limit would let a send through (0.0: now); takes nothing, and
+        leaves the bot-wide budget out."""
+        chat = self._chat_follow_up if follow_up else self._chat
+        keys = [self._chat_key(chat_id), self._hold_key(chat_id)]
+        return int(self._chat_wait(keys=keys, args=[chat.tolerance])) / _MICROS
 
     def penalize(self, chat_id: int | str | None, seconds: float) -> None:
         """Push a bucket's next slot `seconds` out (Telegram's retry_after): the chat's, or the global one."""
         if seconds <= 0:
             return
+        penalty = math.ceil(seconds * _MICROS)
         if chat_id is None:
-            key, bucket = self._global_key(), self._global
+            self._penalize(keys=[self._global_key()], args=[penalty, self._global.tolerance])
         else:
-            key, bucket = self._chat_key(chat_id), self._chat
-        self._penalize(keys=[key], args=[math.ceil(seconds * _MICROS), bucket.tolerance])
+            keys = [self._chat_key(chat_id), self._hold_key(chat_id)]
+            self._penalize(keys=keys, args=[penalty, self._chat.tolerance])
 
 
 class _Bucket:

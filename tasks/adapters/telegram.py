@@ -5,7 +5,7 @@ as a small value the caller can act on without knowing aiogram:
 
 - `Sent(message_id)`: delivered (or an edit that changed nothing, which Telegram reports as an error);
 - `RetryLater(after, reason)`: try again in `after` seconds (flood control, Telegram 5xx, network trouble,
-  or our own shared rate limit said wait);
+  or our own shared rate limit said wait: `CHAT_RATE_LIMITED` when it is the chat's own next slot);
 - `Blocked(reason)`: the user blocked the bot or is gone; never retry;
 - `Rejected(reason)`: Telegram (or our validation) refused the payload; retrying cannot help.
 
@@ -86,6 +86,11 @@ UNAUTHORIZED_BACKOFF = 60.0
 LIMITER_DOWN_BACKOFF = 1.0
 # RetryLater.reason for a 429: `after` is Telegram's own retry_after, to be honoured as given.
 FLOOD_CONTROL = "flood_control"
+# RetryLater.reason when the chat's own limit (1/s, or a 429's retry_after for the chat) holds the call back
+# and the sender hands the wait back instead of sleeping through it (`hand_back_chat_waits`).
+CHAT_RATE_LIMITED = "chat_rate_limited"
+# RetryLater.reason when the bot-wide budget would keep us waiting longer than max_inline_wait.
+RATE_LIMITED = "rate_limited"
 DEFAULT_REQUEST_TIMEOUT = 15.0
 
 # Telegram's descriptions for edits that changed nothing (a double tap on a button): the message already
@@ -127,7 +132,16 @@ class Blocked:
 
 SendResult = Sent | RetryLater | Blocked | Rejected
 
-__all__ = ["FLOOD_CONTROL", "Blocked", "BotApiSender", "Rejected", "RetryLater", "SendResult", "Sent"]
+__all__ = [
+    "CHAT_RATE_LIMITED",
+    "FLOOD_CONTROL",
+    "Blocked",
+    "BotApiSender",
+    "Rejected",
+    "RetryLater",
+    "SendResult",
+    "Sent",
+]
 
 
 @dataclass
@@ -142,7 +156,14 @@ def _redacted(_chat_id: int) -> str:
 
 
 class BotApiSender:
-    """Send Bot API calls from sync worker code; see the module docstring for the result types."""
+    """Send Bot API calls from sync worker code; see the module docstring for the result types.
+
+    Waiting for a send slot: a wait for the bot-wide budget is slept through inline, up to
+    `max_inline_wait` (it is a fraction of a second, and while every worker waits for it the bot sends at its
+    full rate anyway). A wait for the chat's own slot is slept through too, unless `hand_back_chat_waits`:
+    then it comes back at once as `RetryLater(wait, CHAT_RATE_LIMITED, attempted=False)`. Workers hand it
+    back (tasks/runtime.py): a task asleep on one chat's 1/s is a worker slot no other chat can use.
+    """
 
     def __init__(
         self,
@@ -151,6 +172,7 @@ class BotApiSender:
         base_url: str,
         limiter: TelegramRateLimiter,
         max_inline_wait: float = 2.0,
+        hand_back_chat_waits: bool = False,
         hash_id: Callable[[int], str] = _redacted,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
@@ -158,6 +180,7 @@ class BotApiSender:
         self._base_url = base_url
         self._limiter = limiter
         self._max_inline_wait = max_inline_wait
+        self._hand_back_chat_waits = hand_back_chat_waits
         self._hash_id = hash_id
         self._request_timeout = request_timeout
         self._local = threading.local()
@@ -166,8 +189,12 @@ class BotApiSender:
 
     # -- public ------------------------------------------------------------------------------------------
 
-    def send(self, method: str, payload: dict[str, Any]) -> SendResult:
-        """Validate, split if needed, wait for a rate slot (up to max_inline_wait), call Telegram."""
+    def send(self, method: str, payload: dict[str, Any], *, follow_up: bool = False) -> SendResult:
+        """Validate, split if needed, take a rate slot (see the class docstring), call Telegram.
+
+        `follow_up`: this call continues a reply whose previous call just went out to the same chat, so it
+        may use the chat's reply burst (tasks/adapters/ratelimit.py); the later parts of a split message
+        always do."""
         chat_id = payload.get("chat_id")
         planned = plan_calls(method, payload)
         if isinstance(planned, Rejected):
@@ -175,8 +202,14 @@ class BotApiSender:
             return planned
         last_message_id: int | None = None
         for index, call in enumerate(planned):
-            throttled = self._throttle(call)
-            result = throttled if throttled is not None else self._call(call)
+            # Built before the slot is taken: a payload Telegram would refuse costs no slot, and the call
+            # leaves as soon after its slot as possible (Telegram counts arrivals, not our reservations).
+            prepared = _prepare(call)
+            if isinstance(prepared, Rejected):
+                result: SendResult = prepared
+            else:
+                throttled = self._throttle(call, follow_up=follow_up or index > 0)
+                result = throttled if throttled is not None else self._call(call, prepared)
             if isinstance(result, Sent):
                 if result.message_id is not None:
                     last_message_id = result.message_id
@@ -190,6 +223,17 @@ class BotApiSender:
         sent = Sent(last_message_id)
         self._log_outcome(method, chat_id, sent, parts=len(planned))
         return sent
+
+    def chat_wait(self, chat_id: int, *, follow_up: bool = False) -> float:
+        """How long a call to `chat_id` would now be handed back for the chat's own slot (0.0: it may go
+        now, as far as the chat is concerned). Always 0.0 for a sender that sleeps through chat waits, and
+        when the limiter can't be asked: the send itself then finds out."""
+        if not self._hand_back_chat_waits:
+            return 0.0
+        try:
+            return self._limiter.chat_wait(chat_id, follow_up=follow_up)
+        except redis.RedisError:
+            return 0.0
 
     def close(self) -> None:
         """Close every thread's Bot session and loop. Call once no send is in flight (worker shutdown)."""
@@ -220,34 +264,30 @@ class BotApiSender:
                 self._clients.append(client)
         return client
 
-    def _throttle(self, call: Call) -> RetryLater | None:
-        """Wait for a slot in the shared budget; RetryLater (nothing sent) if that takes too long."""
+    def _throttle(self, call: Call, *, follow_up: bool) -> RetryLater | None:
+        """Take a slot in the shared budget; RetryLater (nothing sent) for a wait not to sleep through."""
         if call.method == "answerCallbackQuery":
             return None  # not a message: it doesn't count against the chat's or the bot's send limits
         chat_id = call.payload.get("chat_id")  # None for inline-message edits: global budget only
         deadline = time.monotonic() + self._max_inline_wait
         while True:
+            ahead = max(0.0, deadline - time.monotonic())
             try:
-                wait = self._limiter.reserve(chat_id)
+                slot = self._limiter.try_reserve(chat_id, follow_up=follow_up, ahead=ahead)
             except redis.RedisError:
                 # Failing closed: sending blind across all workers is how a bot earns long flood bans.
                 return RetryLater(LIMITER_DOWN_BACKOFF, "rate_limiter_unavailable", attempted=False)
-            if wait <= 0:
+            if slot.taken:
+                if slot.global_wait > 0:
+                    time.sleep(slot.global_wait)  # our booked slot in the bot-wide budget
                 return None
-            if time.monotonic() + wait > deadline:
-                return RetryLater(wait, "rate_limited", attempted=False)
-            time.sleep(wait)
+            if slot.chat_wait > 0 and self._hand_back_chat_waits:
+                return RetryLater(slot.wait, CHAT_RATE_LIMITED, attempted=False)
+            if time.monotonic() + slot.wait > deadline:
+                return RetryLater(slot.wait, RATE_LIMITED, attempted=False)
+            time.sleep(slot.wait)
 
-    def _call(self, call: Call) -> SendResult:
-        payload = _with_uploads(call.payload)
-        if isinstance(payload, Rejected):
-            return payload
-        try:
-            method = METHODS[call.method].model_validate(payload)
-        except ValidationError as exc:
-            # Field paths only: the error's own text would quote the offending values.
-            fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
-            return Rejected(f"invalid {call.method} payload: {fields}")
+    def _call(self, call: Call, method: TelegramMethod[Any]) -> SendResult:
         client = self._client()
         try:
             returned = client.loop.run_until_complete(client.bot(method))
@@ -303,6 +343,19 @@ class BotApiSender:
             log.info("telegram_blocked", **fields)
         else:
             log.warning("telegram_rejected", **fields)
+
+
+def _prepare(call: Call) -> TelegramMethod[Any] | Rejected:
+    """The aiogram method object for a planned call, or why Telegram would refuse it."""
+    payload = _with_uploads(call.payload)
+    if isinstance(payload, Rejected):
+        return payload
+    try:
+        return METHODS[call.method].model_validate(payload)
+    except ValidationError as exc:
+        # Field paths only: the error's own text would quote the offending values.
+        fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
+        return Rejected(f"invalid {call.method} payload: {fields}")
 
 
 # -- uploads: files the outbox stores as a recipe, made at send time ----------------------------------------
