@@ -4,8 +4,9 @@ enforcing Telegram's limits.
     python -m bench.outbound [--quick]
 
 The messages are written to the outbox (as use cases do) and one send task is published per row; one
-worker (prefork -c 2) on the outbound queue delivers them through `tasks/outbound.py` and the Bot API
-sender with the shared Redis rate limiter. The stand-in answers 429 beyond 30 messages/s per bot or beyond
+worker of the outbound queue alone (`--concurrency 2`, the pool such a worker runs: threads, see
+marketbot/cli.py worker_pool) delivers them through `tasks/outbound.py` and the Bot API sender with the
+shared Redis rate limiter. The stand-in answers 429 beyond 30 messages/s per bot or beyond
 its per-chat limit. Baseline: Telegram's published budget of 30 messages/s. Targets (issue: benchmarks):
 ≥ 28 msg/s sustained, zero 429s, ≤ 1 msg/s per chat.
 """
@@ -21,6 +22,7 @@ from tasks.names import SEND_OUTBOX_MESSAGE
 
 REDIS_DB = 7
 TELEGRAM_BUDGET = 30.0
+TARGET_RATE = 28.0  # msg/s
 
 
 def _queue_messages(database_url: str, messages: int, chats: int) -> list[int]:
@@ -68,7 +70,9 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
             return sum(1 for c in s.telegram.calls("sendMessage") if c.status == 200)
 
         # Bounded: the rate is the figure; a slow sender is reported with how many it delivered in the window.
-        wait_until(lambda: sent() >= messages, timeout=min(60 + messages / 20, 240), interval=1.0)
+        # The window fits the whole run at nearly the target rate (it was capped at 240 s: at most ~7,000 of
+        # the 10,000 could be delivered in it even at Telegram's full 30/s).
+        wait_until(lambda: sent() >= messages, timeout=60 + messages / (0.9 * TARGET_RATE), interval=1.0)
         calls = [c for c in s.telegram.calls("sendMessage")]
     ok = sorted(c.at for c in calls if c.status == 200)
     throttled = sum(1 for c in calls if c.status == 429)
@@ -95,7 +99,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
             TELEGRAM_BUDGET,
             rate / TELEGRAM_BUDGET,
             "≥ 28 msg/s",
-            rate >= 28,
+            rate >= TARGET_RATE,
             note,
         ),
         Figure(
