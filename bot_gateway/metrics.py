@@ -6,7 +6,8 @@ from prometheus_client import Counter, Histogram
 
 UPDATES = Counter(
     "marketbot_gateway_updates_total",
-    "Telegram updates received, by outcome (enqueued, duplicate, ignored, rate_limited, rejected, overloaded, failed)",
+    "Telegram updates received, by outcome "
+    "(enqueued, duplicate, ignored, rate_limited, rejected, overloaded, failed)",
     ["outcome"],
 )
 WEBHOOK_REQUESTS = Counter(

@@ -27,6 +27,8 @@ from db.models import Business, Offer, OfferItem, Order, Payment, Reservation, R
 # a few retries make a second collision practically impossible while bounding a broken generator.
 MAX_CODE_ATTEMPTS = 8
 
+# Items are locked in id order before any changes, as buyers and the hold sweep take them, so releasing a
+# hold of several items never waits in a cycle with either (a deadlock PostgreSQL would break by aborting).
 _RELEASE = text(
     """
     WITH released AS (
@@ -34,11 +36,17 @@ _RELEASE = text(
         WHERE id = :reservation_id AND status = 'held'
         RETURNING id
     ), freed AS (
-        SELECT ri.offer_item_id, ri.quantity
+        SELECT ri.offer_item_id, sum(ri.quantity) AS quantity
         FROM reservation_items ri JOIN released ON released.id = ri.reservation_id
+        GROUP BY ri.offer_item_id
+    ), locked AS MATERIALIZED (
+        SELECT oi.id, freed.quantity
+        FROM offer_items oi JOIN freed ON freed.offer_item_id = oi.id
+        ORDER BY oi.id
+        FOR NO KEY UPDATE OF oi
     )
-    UPDATE offer_items SET remaining = offer_items.remaining + freed.quantity, updated_at = :now
-    FROM freed WHERE offer_items.id = freed.offer_item_id
+    UPDATE offer_items SET remaining = offer_items.remaining + locked.quantity, updated_at = :now
+    FROM locked WHERE offer_items.id = locked.id
     RETURNING offer_items.id
     """
 )
