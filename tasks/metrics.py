@@ -14,7 +14,7 @@ from celery.signals import task_failure, task_postrun, task_prerun, task_retry
 from sqlalchemy import text
 
 from db.uow import SqlAlchemyUnitOfWork
-from marketbot.metrics_store import MetricsWriter
+from marketbot.metrics_store import TASK_SECONDS_BUCKETS, MetricsWriter
 
 _started: dict[str, float] = {}
 
@@ -47,10 +47,14 @@ def _task_finished(task_id: str | None = None, task: Any = None, state: str | No
     started = _started.pop(task_id or "", None)
     name = getattr(task, "name", "unknown")
     outcome = {"SUCCESS": "success", "RETRY": "retry", "FAILURE": "failure"}.get(state or "", "other")
+    counters = []
     if outcome != "failure":  # failures are counted by the failure signal, with their exception type
-        writer().incr("marketbot_tasks_total", {"task": name, "outcome": outcome})
+        counters.append(("marketbot_tasks_total", {"task": name, "outcome": outcome}, 1.0))
+    observations = []
     if started is not None:
-        writer().observe("marketbot_task_seconds", {"task": name}, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        observations.append(("marketbot_task_seconds", {"task": name}, seconds, TASK_SECONDS_BUCKETS))
+    writer().write(counters=counters, observations=observations)
 
 
 @task_failure.connect
