@@ -21,7 +21,7 @@ from core.pickup import normalize_code
 from db.models import AuditLogEntry, Order, Refund, Reservation
 from db.offer_repositories import NewItem
 from marketbot.fakes.stripe import FakeStripe
-from tasks import payment_flows
+from tasks import maintenance, payment_flows
 from tasks.adapters.stripe_payments import CheckoutLine
 from tasks.names import EXECUTE_REFUND
 from tests.integration.test_purchase import (
@@ -266,7 +266,8 @@ def test_paid_after_the_hold_was_reclaimed_takes_the_units_again_when_there_are_
     shop = open_shop(uow_factory)
     reservation_id, session_id = checkout(uow_factory, deps, stripe_fake, shop)
     lapse(uow_factory, reservation_id)
-    press(uow_factory, customer(), BuyOffer(shop.offer_id, (1,), "y").encode())  # reclaims the lapsed hold
+    maintenance.release_expired_holds(uow_factory, now=now())  # the sweep reclaims the lapsed hold
+    press(uow_factory, customer(), BuyOffer(shop.offer_id, (1,), "y").encode())
     assert reservations_of_id(uow_factory, reservation_id).status == "expired"
     assert remaining(uow_factory, shop.item_ids[0]) == 4
     stripe_fake.complete_checkout(session_id)
