@@ -332,7 +332,10 @@ class BotApiSender:
             return
         fields["reason"] = _QUOTED.sub('"…"', result.reason)
         if isinstance(result, RetryLater):
-            log.info(
+            # A chat's wait handed back is routine (once per message of a chat with a backlog) and the
+            # outbox logs its outcome anyway: a line of its own only at debug level.
+            emit = log.debug if result.reason == CHAT_RATE_LIMITED else log.info
+            emit(
                 "telegram_retry_later",
                 after=result.after,
                 part=part,
