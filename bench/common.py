@@ -172,6 +172,7 @@ def stack(
     workers: int = 1,
     worker_concurrency: int = 2,
     worker_queues: str | None = None,
+    outbound_threads: int = 0,
     with_stripe: bool = False,
     telegram_limits: bool = True,
     extra_env: dict[str, str] | None = None,
@@ -188,6 +189,7 @@ def stack(
         workers=workers,
         worker_concurrency=worker_concurrency,
         worker_queues=worker_queues,
+        outbound_threads=outbound_threads,
         telegram_limits=telegram_limits,
         extra_env={
             "LOG_LEVEL": "WARNING",

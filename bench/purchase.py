@@ -4,7 +4,8 @@ bot, for comparison).
 
     python -m bench.purchase [--quick]
 
-Whole stack with the Stripe stand-in: one gateway, one worker (prefork -c 2), the Telegram stand-in with
+Whole stack with the Stripe stand-in: one gateway, one worker (prefork -c 2) for
+every queue but outbound and one outbound worker (8 threads), the Telegram stand-in with
 Telegram's limits. 50 verified shops each publish one offer; every purchase is a new customer who first
 opens an offer card (untimed preparation), then, on schedule: Buy (a BuyOffer callback posted to the
 webhook) until the card is edited to show the Pay URL; afterwards each session is paid at the stand-in
@@ -38,6 +39,8 @@ from core.callbacks import BuyOffer, ViewOffer
 from marketbot.harness import open_shops
 from marketbot.local_stack import Stack
 
+# Laid out as docker-compose.yml runs it: the worker takes the other queues, a threaded one sends.
+OUTBOUND_THREADS = 8
 REDIS_DB = 6
 RATE = 20.0
 SECONDS = 30.0
@@ -155,7 +158,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
     redis_url = servers.redis(REDIS_DB)
     runs = [(3.0, 3.0)] if quick else [(IN_BUDGET_RATE, SECONDS), (RATE, SECONDS)]
     shops = 3 if quick else SHOPS
-    with stack(database_url, redis_url, with_stripe=True) as s:
+    with stack(database_url, redis_url, with_stripe=True, outbound_threads=OUTBOUND_THREADS) as s:
         owners = [next(_users) for _ in range(shops)]
         for owner in owners:
             post_update(s.webhook_url, start_update(owner, owner))

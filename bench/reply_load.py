@@ -4,7 +4,8 @@ stand-in, at a steady 50 actions/s for 60 s (the full run first measures 25 acti
 
     python -m bench.reply_load [--quick]
 
-Whole stack: one gateway, one worker (prefork -c 2), real PostgreSQL and Redis, the Telegram stand-in
+Whole stack: one gateway, one worker (prefork -c 2) for every queue but outbound and one outbound worker
+(8 threads), as docker-compose.yml lays them out; real PostgreSQL and Redis, the Telegram stand-in
 enforcing Telegram's limits (30 messages/s per bot, ~1/s per chat) as production meets them. Each action is
 a new user's `/start`, posted on schedule (open loop); latency runs from the POST to the stand-in
 answering the reply's sendMessage. Same-run baseline: an HTTP round trip to the gateway's /healthz.
@@ -32,6 +33,8 @@ from bench.common import (
 )
 from marketbot.local_stack import Stack
 
+# Laid out as docker-compose.yml runs it: the worker takes the other queues, a threaded one sends.
+OUTBOUND_THREADS = 8
 REDIS_DB = 5
 RATE = 50.0
 SECONDS = 60.0
@@ -74,7 +77,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
     redis_url = servers.redis(REDIS_DB)
     runs = [(10.0, 3.0)] if quick else [(IN_BUDGET_RATE, SECONDS), (RATE, SECONDS)]
     measured = []
-    with stack(database_url, redis_url) as s:
+    with stack(database_url, redis_url, outbound_threads=OUTBOUND_THREADS) as s:
         for _ in range(3):  # warm up
             user = next(_users)
             post_update(s.webhook_url, start_update(user, user))

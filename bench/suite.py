@@ -94,7 +94,11 @@ def write_docs(record: dict[str, Any], figures: list[Figure]) -> None:
         [
             START,
             f"Run of {record['started']} (`make bench`, {record['duration_s']:.0f} s; "
-            f"raw data: `bench/results/{record['file']}`).",
+            f"raw data: `bench/results/{record['file']}`)"
+            + "".join(
+                f"; re-run at {r['started']}: {', '.join(r['benchmarks'])}" for r in record.get("reruns", [])
+            )
+            + ".",
             "",
             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; Python {m['python']}; "
             f"PostgreSQL {m['postgresql']}, Redis {m['redis']}; {m['platform']}. "
@@ -110,6 +114,24 @@ def write_docs(record: dict[str, Any], figures: list[Figure]) -> None:
     head, _, rest = current.partition(START)
     _, _, tail = rest.partition(END)
     path.write_text(head + block + tail)
+
+
+def _merged(
+    earlier: dict[str, Any], rerun: dict[str, Any], figures: list[Figure], names: list[str]
+) -> tuple[dict[str, Any], list[Figure]]:
+    """Today's record with the benchmarks just re-run (`--only`) replaced in place, the rest kept."""
+    replaced = {f.benchmark for f in figures}
+    merged: list[Figure] = []
+    for old in earlier["figures"]:
+        if old["benchmark"] not in replaced:
+            merged.append(Figure(**old))
+        elif not any(f.benchmark == old["benchmark"] for f in merged):
+            merged += [f for f in figures if f.benchmark == old["benchmark"]]
+    merged += [f for f in figures if f.benchmark not in {m.benchmark for m in merged}]
+    reruns = [*earlier.get("reruns", []), {"started": rerun["started"], "benchmarks": sorted(replaced)}]
+    record = {**earlier, "figures": [f.to_json() for f in merged], "reruns": reruns}
+    record["broken"] = sorted((set(earlier.get("broken", [])) - set(names)) | set(rerun["broken"]))
+    return record, merged
 
 
 def main() -> int:
@@ -153,6 +175,8 @@ def main() -> int:
             "broken": broken,
         }
         out = ROOT / "bench" / "results" / file
+        if args.only and out.exists():
+            record, figures = _merged(json.loads(out.read_text()), record, figures, names)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         if not args.quick:

@@ -27,6 +27,7 @@ from marketbot.harness import (
     wait_gateway_healthy,
     wait_worker_ready,
 )
+from tasks.names import ALL_QUEUES, QUEUE_OUTBOUND
 
 # Telegram's published limit for one bot, which the stand-in enforces (and our senders respect via Redis).
 TELEGRAM_GLOBAL_LIMIT = (30, 1.0)
@@ -90,12 +91,15 @@ def local_stack(
     workers: int = 1,
     worker_concurrency: int = 2,
     worker_queues: str | None = None,
+    outbound_threads: int = 0,
     telegram_limits: bool = True,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Start everything at once (each process spends seconds importing), wait until all are ready, yield.
 
     `stripe_webhook_secret` adds the Stripe stand-in, delivering to the first gateway's /stripe/webhook.
+    `outbound_threads` lays the workers out as docker-compose.yml does: the `workers` take every queue but
+    outbound, and one more worker with that many threads sends (0: every worker takes every queue).
     `telegram_limits` keeps the stand-in's flood limits (30/s per bot, ~1/s per chat); without them it
     accepts anything, for benchmarks that measure our side alone."""
     if telegram_limits:
@@ -127,10 +131,24 @@ def local_stack(
     started_workers: list[Process] = []
     started_gateways: list[Process] = []
     try:
+        queues = worker_queues
+        if outbound_threads and queues is None:
+            queues = ",".join(q for q in ALL_QUEUES if q != QUEUE_OUTBOUND)
         started_workers = [
-            start_worker(env, name=f"w{i}", concurrency=worker_concurrency, queues=worker_queues, wait=False)
+            start_worker(env, name=f"w{i}", concurrency=worker_concurrency, queues=queues, wait=False)
             for i in range(workers)
         ]
+        if outbound_threads:
+            started_workers.append(
+                start_worker(
+                    env,
+                    name="w-out",
+                    concurrency=outbound_threads,
+                    queues=QUEUE_OUTBOUND,
+                    pool="threads",
+                    wait=False,
+                )
+            )
         started_gateways = [
             start_gateway({**env, "PUBLIC_BASE_URL": url}, port=port, name=f"gateway{i}", wait=False)
             for i, (port, url) in enumerate(zip(ports, urls, strict=True))
@@ -146,7 +164,7 @@ def local_stack(
         yield Stack(telegram, stripe, started_gateways, urls, started_workers, env, bot_token)
     finally:
         # In parallel: each waits for its process's graceful shutdown (Celery finishes running tasks).
-        with ThreadPoolExecutor(max_workers=max(1, gateways + workers)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(started_gateways) + len(started_workers))) as pool:
             list(pool.map(Process.stop, [*started_gateways, *started_workers]))
         telegram.stop()
         if stripe is not None:
