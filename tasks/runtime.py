@@ -7,6 +7,7 @@ Created lazily and keyed by pid, because Celery's prefork pool forks children af
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -25,12 +26,17 @@ from tasks.mailbox import Mailbox
 
 T = TypeVar("T")
 _per_process: dict[tuple[int, str], Any] = {}
+# Threaded workers (outbound) ask from many threads at once: one engine or sender per process, not per race.
+# Re-entrant: building the mailbox asks for the Redis client.
+_building = threading.RLock()
 
 
 def _once_per_process(name: str, build: Callable[[], T]) -> T:
     key = (os.getpid(), name)
     if key not in _per_process:
-        _per_process[key] = build()
+        with _building:
+            if key not in _per_process:
+                _per_process[key] = build()
     return _per_process[key]  # type: ignore[no-any-return]
 
 
