@@ -7,30 +7,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
 
-import pytest
-import redis
+from tasks.adapters.ratelimit import GLOBAL_ARRIVAL_MARGIN_SECONDS
+from tests.integration.conftest import LimiterFactory
 
-from tasks.adapters.ratelimit import GLOBAL_ARRIVAL_MARGIN_SECONDS, TelegramRateLimiter
-
-Factory = Callable[..., TelegramRateLimiter]
-
-
-@pytest.fixture
-def make_limiter(redis_url: str) -> Iterator[Factory]:
-    bot_key = f"test-{uuid.uuid4().hex[:8]}"
-    clients: list[redis.Redis] = []
-
-    def make(**kw: float) -> TelegramRateLimiter:
-        client = redis.Redis.from_url(redis_url)
-        clients.append(client)
-        return TelegramRateLimiter(client, bot_key=bot_key, **kw)  # type: ignore[arg-type]
-
-    yield make
-    for client in clients:
-        client.close()
+Factory = LimiterFactory
 
 
 def test_a_chat_gets_one_message_per_second_and_no_burst(make_limiter: Factory) -> None:
