@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 import threading
 import time
 
@@ -13,27 +11,12 @@ import redis.asyncio
 
 from tasks import mailbox
 from tasks.mailbox import Mailbox, StaleFence
-
-
-def _post_all(redis_url: str, user_id: int, update_ids: list[int]) -> None:
-    async def go() -> None:
-        client = redis.asyncio.Redis.from_url(redis_url)
-        try:
-            for update_id in update_ids:
-                await mailbox.post(client, user_id, update_id, f'{{"u": {update_id}}}')
-        finally:
-            await client.aclose()
-
-    asyncio.run(go())
-
-
-def _user() -> int:
-    return random.randint(10**9, 10**12)
+from tests.integration.conftest import post_to_mailbox, random_user_id
 
 
 def test_entries_are_applied_in_update_order_even_when_posted_out_of_order(redis_url: str) -> None:
-    user = _user()
-    _post_all(redis_url, user, [105, 101, 103, 102, 104])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [105, 101, 103, 102, 104])
     seen: list[str] = []
 
     result = Mailbox(redis.Redis.from_url(redis_url)).drain(user, lambda raw, _token: seen.append(raw))
@@ -43,8 +26,8 @@ def test_entries_are_applied_in_update_order_even_when_posted_out_of_order(redis
 
 
 def test_redelivered_update_is_stored_once(redis_url: str) -> None:
-    user = _user()
-    _post_all(redis_url, user, [7, 7, 7])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [7, 7, 7])
     seen: list[str] = []
     Mailbox(redis.Redis.from_url(redis_url)).drain(user, lambda raw, _t: seen.append(raw))
     assert seen == ['{"u": 7}']
@@ -52,7 +35,7 @@ def test_redelivered_update_is_stored_once(redis_url: str) -> None:
 
 def test_concurrent_drains_never_overlap_and_keep_order(redis_url: str) -> None:
     """Eight threads drain one user's mailbox while updates keep arriving."""
-    user = _user()
+    user = random_user_id()
     applied: list[int] = []
     active = threading.Semaphore(1)
     overlaps: list[int] = []
@@ -76,7 +59,7 @@ def test_concurrent_drains_never_overlap_and_keep_order(redis_url: str) -> None:
     threads = [threading.Thread(target=drainer) for _ in range(8)]
     for thread in threads:
         thread.start()
-    _post_all(redis_url, user, list(range(1, 201)))
+    post_to_mailbox(redis_url, user, list(range(1, 201)))
     for thread in threads:
         thread.join()
     Mailbox(redis.Redis.from_url(redis_url)).drain(user, process)  # whatever arrived after the last drain
@@ -86,8 +69,8 @@ def test_concurrent_drains_never_overlap_and_keep_order(redis_url: str) -> None:
 
 
 def test_failed_entry_stays_at_the_head_for_the_retry(redis_url: str) -> None:
-    user = _user()
-    _post_all(redis_url, user, [1, 2])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1, 2])
     box = Mailbox(redis.Redis.from_url(redis_url))
 
     def fail(_raw: str, _t: int) -> None:
@@ -101,8 +84,8 @@ def test_failed_entry_stays_at_the_head_for_the_retry(redis_url: str) -> None:
 
 
 def test_a_stale_lock_holder_stops_without_consuming(redis_url: str) -> None:
-    user = _user()
-    _post_all(redis_url, user, [1])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1])
     box = Mailbox(redis.Redis.from_url(redis_url))
 
     def stale(_raw: str, _t: int) -> None:
@@ -114,8 +97,8 @@ def test_a_stale_lock_holder_stops_without_consuming(redis_url: str) -> None:
 
 
 def test_drain_stops_at_batch_limit_and_asks_to_continue(redis_url: str) -> None:
-    user = _user()
-    _post_all(redis_url, user, list(range(1, 8)))
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, list(range(1, 8)))
     box = Mailbox(redis.Redis.from_url(redis_url))
     result = box.drain(user, lambda _r, _t: None, batch=5)
     assert result.processed == 5 and result.more
@@ -123,19 +106,19 @@ def test_drain_stops_at_batch_limit_and_asks_to_continue(redis_url: str) -> None
 
 
 def test_fence_tokens_increase_across_holders(redis_url: str) -> None:
-    user = _user()
-    _post_all(redis_url, user, [1])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1])
     box = Mailbox(redis.Redis.from_url(redis_url))
     tokens: list[int] = []
     box.drain(user, lambda _r, token: tokens.append(token))
-    _post_all(redis_url, user, [2])
+    post_to_mailbox(redis_url, user, [2])
     box.drain(user, lambda _r, token: tokens.append(token))
     assert tokens[1] > tokens[0]
 
 
 def test_mailbox_left_behind_is_found_by_the_stale_sweep(redis_url: str) -> None:
-    user = _user()
-    _post_all(redis_url, user, [1])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1])
     box = Mailbox(redis.Redis.from_url(redis_url))
     assert user in box.stale_users(older_than_seconds=-1)
     box.drain(user, lambda _r, _t: None)

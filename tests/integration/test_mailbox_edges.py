@@ -7,8 +7,6 @@ scripts must keep from DESIGN.md invariant 4 (real Redis).
 
 from __future__ import annotations
 
-import asyncio
-import random
 from typing import Any
 
 import redis
@@ -16,22 +14,7 @@ import redis.asyncio
 
 from tasks import mailbox
 from tasks.mailbox import Mailbox
-
-
-def _post(redis_url: str, user_id: int, update_ids: list[int]) -> None:
-    async def go() -> None:
-        client = redis.asyncio.Redis.from_url(redis_url)
-        try:
-            for update_id in update_ids:
-                await mailbox.post(client, user_id, update_id, f'{{"u": {update_id}}}')
-        finally:
-            await client.aclose()
-
-    asyncio.run(go())
-
-
-def _user() -> int:
-    return random.randint(10**9, 10**12)
+from tests.integration.conftest import post_to_mailbox, random_user_id
 
 
 def _update(raw: str) -> int:
@@ -46,8 +29,8 @@ def test_a_holder_whose_lock_expired_cannot_remove_entries_or_release_the_new_ho
     redis_url: str,
 ) -> None:
     # Given a user with two updates, and a drain whose lock expires while it applies the first
-    user = _user()
-    _post(redis_url, user, [1, 2])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1, 2])
     box = Mailbox(redis.Redis.from_url(redis_url))
 
     def stall_past_expiry(_raw: str, _token: int) -> None:
@@ -64,8 +47,8 @@ def test_a_holder_whose_lock_expired_cannot_remove_entries_or_release_the_new_ho
 
 
 def test_a_failing_holder_whose_lock_expired_leaves_the_new_holders_lock(redis_url: str) -> None:
-    user = _user()
-    _post(redis_url, user, [1])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1])
     box = Mailbox(redis.Redis.from_url(redis_url))
 
     def stall_then_fail(_raw: str, _token: int) -> None:
@@ -84,8 +67,8 @@ def test_a_failing_holder_whose_lock_expired_leaves_the_new_holders_lock(redis_u
 
 def test_an_update_arriving_while_the_last_entry_is_applied_is_drained_by_the_holder(redis_url: str) -> None:
     # Given a drain applying a user's only update
-    user = _user()
-    _post(redis_url, user, [1])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1])
     box = Mailbox(redis.Redis.from_url(redis_url))
     other_worker = Mailbox(redis.Redis.from_url(redis_url))
     seen: list[int] = []
@@ -96,7 +79,7 @@ def test_an_update_arriving_while_the_last_entry_is_applied_is_drained_by_the_ho
         if seen == [1]:
             # When the next update arrives after the holder's last read, and its own drain task finds the
             # lock taken and gives up
-            _post(redis_url, user, [2])
+            post_to_mailbox(redis_url, user, [2])
             gave_up.append(other_worker.drain(user, lambda _r, _t: seen.append(-1)).busy)
 
     result = box.drain(user, apply)
@@ -111,12 +94,12 @@ def test_an_update_arriving_while_the_last_entry_is_applied_is_drained_by_the_ho
 
 
 def test_an_update_arriving_after_the_release_finds_the_lock_free(redis_url: str) -> None:
-    user = _user()
-    _post(redis_url, user, [1])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1])
     box = Mailbox(redis.Redis.from_url(redis_url))
     box.drain(user, lambda _r, _t: None)
 
-    _post(redis_url, user, [2])
+    post_to_mailbox(redis_url, user, [2])
     assert not box.redis.exists(mailbox.lock_key(user))
     assert _active(box.redis, user)
     seen: list[int] = []
@@ -126,12 +109,12 @@ def test_an_update_arriving_after_the_release_finds_the_lock_free(redis_url: str
 
 def test_fence_tokens_keep_increasing_when_the_fence_key_expires(redis_url: str) -> None:
     # Given a user whose holders already committed with some tokens
-    user = _user()
+    user = random_user_id()
     box = Mailbox(redis.Redis.from_url(redis_url))
     tokens: list[int] = []
 
     def drain_one(update_id: int) -> None:
-        _post(redis_url, user, [update_id])
+        post_to_mailbox(redis_url, user, [update_id])
         box.drain(user, lambda _r, token: tokens.append(token))
 
     drain_one(1)
@@ -148,8 +131,8 @@ def test_fence_tokens_keep_increasing_when_the_fence_key_expires(redis_url: str)
 
 
 def test_an_entry_whose_payload_is_gone_is_removed_without_being_applied(redis_url: str) -> None:
-    user = _user()
-    _post(redis_url, user, [1, 2, 3])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1, 2, 3])
     box = Mailbox(redis.Redis.from_url(redis_url))
     box.redis.hdel(mailbox.payload_key(user), "1", "2")
     seen: list[int] = []
@@ -161,8 +144,8 @@ def test_an_entry_whose_payload_is_gone_is_removed_without_being_applied(redis_u
 
 
 def test_a_drain_that_empties_the_mailbox_at_the_batch_limit_does_not_ask_to_continue(redis_url: str) -> None:
-    user = _user()
-    _post(redis_url, user, [1, 2, 3])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1, 2, 3])
     box = Mailbox(redis.Redis.from_url(redis_url))
 
     result = box.drain(user, lambda _r, _t: None, batch=3)
@@ -173,8 +156,8 @@ def test_a_drain_that_empties_the_mailbox_at_the_batch_limit_does_not_ask_to_con
 
 
 def test_an_empty_mailbox_is_forgotten_without_taking_a_token(redis_url: str) -> None:
-    user = _user()
-    _post(redis_url, user, [1])
+    user = random_user_id()
+    post_to_mailbox(redis_url, user, [1])
     box = Mailbox(redis.Redis.from_url(redis_url))
     box.redis.delete(mailbox.queue_key(user))  # e.g. the keys expired before any drain ran
 
@@ -187,9 +170,9 @@ def test_an_empty_mailbox_is_forgotten_without_taking_a_token(redis_url: str) ->
 
 def test_a_drain_of_n_entries_makes_n_plus_one_round_trips(redis_url: str) -> None:
     """The task-overhead benchmark's budget: one round trip to take the lock and the head, one per entry."""
-    user = _user()
+    user = random_user_id()
     box = Mailbox(redis.Redis.from_url(redis_url))
-    _post(redis_url, user, [1])
+    post_to_mailbox(redis_url, user, [1])
     box.drain(user, lambda _r, _t: None)  # loads the scripts into Redis
     calls: list[Any] = []
     execute = box.redis.execute_command
@@ -199,7 +182,7 @@ def test_a_drain_of_n_entries_makes_n_plus_one_round_trips(redis_url: str) -> No
         return execute(*args, **options)
 
     box.redis.execute_command = counting  # type: ignore[method-assign]
-    _post(redis_url, user, [2, 3, 4])
+    post_to_mailbox(redis_url, user, [2, 3, 4])
 
     assert box.drain(user, lambda _r, _t: None).processed == 3
     assert len(calls) == 4, calls
