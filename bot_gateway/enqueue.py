@@ -37,16 +37,21 @@ def rate_key(user_id: int) -> str:
     return f"rl:user:{user_id}"
 
 
-# The mailbox post below is tasks.mailbox's _POST, step for step (same keys, same semantics: the drain reads
-# them); tests/integration/test_enqueue_script.py checks both leave Redis in the same state.
-_POST_STEPS = """
-redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[4])
-redis.call('HSETNX', KEYS[4], ARGV[4], ARGV[5])
-redis.call('EXPIRE', KEYS[3], ARGV[6])
-redis.call('EXPIRE', KEYS[4], ARGV[6])
-redis.call('ZADD', KEYS[5], ARGV[7], ARGV[8])
-if #KEYS >= 6 then redis.call('LPUSH', KEYS[6], ARGV[9]) end
-"""
+# The mailbox post is tasks.mailbox's own steps (same keys, same semantics: the drain reads them), then the
+# drain message for the broker, when the broker is this Redis.
+_POST_STEPS = (
+    mailbox.post_steps(
+        queue="KEYS[3]",
+        payloads="KEYS[4]",
+        active="KEYS[5]",
+        update_id="ARGV[4]",
+        command="ARGV[5]",
+        ttl="ARGV[6]",
+        now="ARGV[7]",
+        user="ARGV[8]",
+    )
+    + "if #KEYS >= 6 then redis.call('LPUSH', KEYS[6], ARGV[9]) end\n"
+)
 
 # KEYS: dedup marker, rate counter, mailbox queue, mailbox payloads, active set, [broker list]
 # ARGV: dedup ttl, rate window, rate limit, update_id, command json, mailbox ttl, now, user_id, [message]

@@ -61,14 +61,34 @@ def fence_key(user_id: int) -> str:
     return f"mb:{{{user_id}}}:fence"
 
 
-_POST = """
-redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[1])
-redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-return 1
+def post_steps(
+    *, queue: str, payloads: str, active: str, update_id: str, command: str, ttl: str, now: str, user: str
+) -> str:
+    """The Lua that stores one command in a mailbox, with each operand given as a Lua expression (`KEYS[1]`,
+    `ARGV[2]`, …), so a larger script (the gateway's, which also dedupes and publishes in the same round
+    trip) embeds exactly these steps. Idempotent: a redelivered update stores the same member again."""
+    return f"""
+redis.call('ZADD', {queue}, 'NX', {update_id}, {update_id})
+redis.call('HSETNX', {payloads}, {update_id}, {command})
+redis.call('EXPIRE', {queue}, {ttl})
+redis.call('EXPIRE', {payloads}, {ttl})
+redis.call('ZADD', {active}, {now}, {user})
 """
+
+
+_POST = (
+    post_steps(
+        queue="KEYS[1]",
+        payloads="KEYS[2]",
+        active="KEYS[3]",
+        update_id="ARGV[1]",
+        command="ARGV[2]",
+        ttl="ARGV[3]",
+        now="ARGV[4]",
+        user="ARGV[5]",
+    )
+    + "return 1\n"
+)
 
 # KEYS: lock, fence, queue, payloads, active set. ARGV: lock ttl (ms), key ttl (s), user id.
 # Returns nil when another worker holds the lock (it will see our entries); {0} when the mailbox is empty (no
