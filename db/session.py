@@ -7,11 +7,15 @@ connections (two processes would share one socket); build the engine after the f
 
 from __future__ import annotations
 
+import functools
+import select
+import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 # Enough for a worker process running a handful of threads; a pool much larger than the work in flight
 # only holds idle server connections (PostgreSQL's max_connections is shared by every container).
@@ -19,6 +23,12 @@ DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 5
 # Recycle well before typical NAT/firewall idle timeouts silently cut a pooled connection.
 DEFAULT_POOL_RECYCLE_S = 1800
+
+# A pooled connection idle at least this long is pinged (a `SELECT 1` round trip) before it is handed out;
+# one used more recently is only checked for a word from the server (see `_check_liveness`). PgBouncer's
+# `server_check_delay` makes the same trade with the same default.
+IDLE_PING_S = 30.0
+_IDLE_SINCE = "marketbot_idle_since"  # in the pool entry's info, which is cleared with its connection
 
 _LIBPQ_PREFIXES = ("postgresql://", "postgres://")
 
@@ -39,9 +49,12 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
     Connections run with `TimeZone=UTC`, so timestamps come back as tz-aware datetimes in UTC whatever the
     server's default is (an explicit `options` in the URL or `connect_args` wins).
+
+    A connection the server has ended (a restart, a failover, `pg_terminate_backend`) is replaced before it
+    is handed out, as SQLAlchemy's `pool_pre_ping` would, but without a round trip for a connection that was
+    in use moments ago (see `_check_liveness`). `pool_pre_ping=True` asks for the plain ping every time.
     """
     url = normalize_url(url)
-    kw.setdefault("pool_pre_ping", True)
     if "poolclass" not in kw:  # NullPool/StaticPool reject the sizing arguments
         kw.setdefault("pool_size", DEFAULT_POOL_SIZE)
         kw.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
@@ -53,7 +66,45 @@ def make_engine(url: str, **kw: Any) -> Engine:
     if "application_name" not in connect_args and "application_name" not in query:
         # Names our sessions in pg_stat_activity, which is where one looks for a stuck lock holder.
         connect_args["application_name"] = "marketbot"
-    return create_engine(url, connect_args=connect_args, **kw)
+    engine = create_engine(url, connect_args=connect_args, **kw)
+    if not kw.get("pool_pre_ping"):
+        event.listen(engine.pool, "checkin", _mark_idle)
+        event.listen(engine.pool, "checkout", functools.partial(_check_liveness, engine.dialect))
+    return engine
+
+
+def _mark_idle(dbapi_connection: Any, entry: ConnectionPoolEntry) -> None:
+    entry.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _check_liveness(dialect: Dialect, dbapi_connection: Any, entry: ConnectionPoolEntry, proxy: Any) -> None:
+    """Pool checkout: refuse a connection the server has ended, so the pool replaces it (and, as after a
+    failed pre-ping, every connection older than it) instead of failing the caller's first statement.
+
+    A `SELECT 1` round trip costs about as much as the conditional UPDATE a hold is built on, so it is paid
+    only where it can find something: for a connection idle `IDLE_PING_S` or more (a silently dropped one,
+    e.g. by a NAT), or one the server has written to while it was idle. An idle session gets nothing from
+    PostgreSQL unless it is being ended (the FATAL notice and close of a shutdown, restart or terminate),
+    and that check is one poll of the socket. A connection new from the server is not checked at all.
+    """
+    idle_since = entry.info.get(_IDLE_SINCE)
+    if idle_since is None:
+        return
+    if time.monotonic() - idle_since < IDLE_PING_S and not _server_spoke(dbapi_connection):
+        return
+    try:
+        dialect.do_ping(dbapi_connection)  # SQLAlchemy's own pre-ping: SELECT 1 outside any transaction
+    except Exception as error:  # any failure here: the connection cannot be trusted with work
+        raise exc.InvalidatePoolError(f"pooled connection failed its liveness check: {error}") from error
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """True if the connection is known closed or its socket holds something unread (or has hung up)."""
+    if dbapi_connection.closed:
+        return True
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
