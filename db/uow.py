@@ -16,6 +16,7 @@ Rows loaded in a block that ends uncommitted are expired by that rollback and ca
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
 from typing import Self
 
@@ -33,40 +34,71 @@ from db.reservation_repositories import ReservationRepository
 
 
 class SqlAlchemyUnitOfWork:
+    """Repositories are made on first use (a use case touches two or three of the thirteen) and belong to
+    this block's session; entering again starts a new session with new repositories."""
+
     session: Session
-    users: UserRepository
-    events: ProcessedEventRepository
-    outbox: OutboxRepository
-    audit: AuditLogRepository
-    dialogs: DialogRepository
-    businesses: BusinessRepository
-    offers: OfferRepository
-    orders: OrderRepository
-    reservations: ReservationRepository
-    refunds: RefundRepository
-    dead_letters: DeadLetterRepository
-    payments: PaymentRepository
-    discovery: DiscoveryRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
 
     def __enter__(self) -> Self:
+        for name in _REPOSITORIES:
+            self.__dict__.pop(name, None)
         self.session = self._session_factory()
-        self.users = UserRepository(self.session)
-        self.events = ProcessedEventRepository(self.session)
-        self.outbox = OutboxRepository(self.session)
-        self.audit = AuditLogRepository(self.session)
-        self.dialogs = DialogRepository(self.session)
-        self.businesses = BusinessRepository(self.session)
-        self.offers = OfferRepository(self.session)
-        self.orders = OrderRepository(self.session)
-        self.reservations = ReservationRepository(self.session)
-        self.refunds = RefundRepository(self.session)
-        self.dead_letters = DeadLetterRepository(self.session)
-        self.payments = PaymentRepository(self.session)
-        self.discovery = DiscoveryRepository(self.session)
         return self
+
+    @cached_property
+    def users(self) -> UserRepository:
+        return UserRepository(self.session)
+
+    @cached_property
+    def events(self) -> ProcessedEventRepository:
+        return ProcessedEventRepository(self.session)
+
+    @cached_property
+    def outbox(self) -> OutboxRepository:
+        return OutboxRepository(self.session)
+
+    @cached_property
+    def audit(self) -> AuditLogRepository:
+        return AuditLogRepository(self.session)
+
+    @cached_property
+    def dialogs(self) -> DialogRepository:
+        return DialogRepository(self.session)
+
+    @cached_property
+    def businesses(self) -> BusinessRepository:
+        return BusinessRepository(self.session)
+
+    @cached_property
+    def offers(self) -> OfferRepository:
+        return OfferRepository(self.session)
+
+    @cached_property
+    def orders(self) -> OrderRepository:
+        return OrderRepository(self.session)
+
+    @cached_property
+    def reservations(self) -> ReservationRepository:
+        return ReservationRepository(self.session)
+
+    @cached_property
+    def refunds(self) -> RefundRepository:
+        return RefundRepository(self.session)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterRepository:
+        return DeadLetterRepository(self.session)
+
+    @cached_property
+    def payments(self) -> PaymentRepository:
+        return PaymentRepository(self.session)
+
+    @cached_property
+    def discovery(self) -> DiscoveryRepository:
+        return DiscoveryRepository(self.session)
 
     def __exit__(
         self,
@@ -86,3 +118,8 @@ class SqlAlchemyUnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+_REPOSITORIES = tuple(
+    name for name, value in vars(SqlAlchemyUnitOfWork).items() if isinstance(value, cached_property)
+)
