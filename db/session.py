@@ -30,6 +30,15 @@ DEFAULT_POOL_RECYCLE_S = 1800
 IDLE_PING_S = 30.0
 _IDLE_SINCE = "marketbot_idle_since"  # in the pool entry's info, which is cleared with its connection
 
+# No statement of ours should take anywhere near this: the longest are the sweep's 5,000-row batches, well
+# under a second. A statement past it (often one waiting for a lock a stuck transaction holds) is cancelled
+# with an error its task can retry, instead of pinning a worker thread or process indefinitely; Celery's
+# time limits do not reach a threaded pool. Migrations run without a limit.
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+# A session left inside a transaction this long (its process hung or died mid-task) is ended by the server,
+# which releases its row locks so buyers and the sweep can go on.
+IDLE_IN_TRANSACTION_TIMEOUT_S = 300.0
+
 _LIBPQ_PREFIXES = ("postgresql://", "postgres://")
 
 
@@ -44,11 +53,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kw: Any) -> Engine:
+def make_engine(url: str, *, statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S, **kw: Any) -> Engine:
     """An engine for `url` (any PostgreSQL URL spelling); keyword arguments override our defaults.
 
     Connections run with `TimeZone=UTC`, so timestamps come back as tz-aware datetimes in UTC whatever the
-    server's default is (an explicit `options` in the URL or `connect_args` wins).
+    server's default is, with `statement_timeout` (0: none) and `idle_in_transaction_session_timeout` set
+    (an explicit `options` in the URL or `connect_args` replaces all three).
 
     A connection the server has ended (a restart, a failover, `pg_terminate_backend`) is replaced before it
     is handed out, as SQLAlchemy's `pool_pre_ping` would, but without a round trip for a connection that was
@@ -62,7 +72,10 @@ def make_engine(url: str, **kw: Any) -> Engine:
     connect_args: dict[str, Any] = dict(kw.pop("connect_args", None) or {})
     query = make_url(url).query
     if "options" not in connect_args and "options" not in query:
-        connect_args["options"] = "-c timezone=UTC"
+        connect_args["options"] = (
+            f"-c timezone=UTC -c statement_timeout={round(statement_timeout_s * 1000)}"
+            f" -c idle_in_transaction_session_timeout={round(IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)}"
+        )
     if "application_name" not in connect_args and "application_name" not in query:
         # Names our sessions in pg_stat_activity, which is where one looks for a stuck lock holder.
         connect_args["application_name"] = "marketbot"

@@ -72,7 +72,8 @@ def run_migrations_online() -> None:
     if given is not None:
         _run(given)
         return
-    engine = make_engine(_database_url(), poolclass=NullPool)
+    # No statement timeout: building an index on a large table may take minutes.
+    engine = make_engine(_database_url(), poolclass=NullPool, statement_timeout_s=0)
     try:
         with engine.connect() as connection:
             _run(connection)
