@@ -11,10 +11,22 @@ import pytest
 import redis
 import redis.asyncio
 
+from db.session import make_engine, make_session_factory
+from db.uow import SqlAlchemyUnitOfWork
 from tasks import mailbox
 from tasks.adapters.ratelimit import TelegramRateLimiter
 
 LimiterFactory = Callable[..., TelegramRateLimiter]
+UowFactory = Callable[[], SqlAlchemyUnitOfWork]
+
+
+@pytest.fixture
+def uow_factory(database_url: str) -> Iterator[UowFactory]:
+    """Units of work on this test's own engine, its pool large enough for the tests that race 20 threads."""
+    engine = make_engine(database_url, pool_size=20, max_overflow=30)
+    factory = make_session_factory(engine)
+    yield lambda: SqlAlchemyUnitOfWork(factory)
+    engine.dispose()
 
 
 @pytest.fixture

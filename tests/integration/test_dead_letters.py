@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from db.models import DeadLetter
-from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.harness import ROOT, Process, start_worker
 from tasks.app import CORRELATION_HEADER, app
@@ -39,12 +38,6 @@ def worker(env: dict[str, str]) -> Iterator[Process]:
         yield process
     finally:
         process.stop()
-
-
-@pytest.fixture
-def uow_factory(database_url: str) -> Callable[[], SqlAlchemyUnitOfWork]:
-    factory = make_session_factory(make_engine(database_url))
-    return lambda: SqlAlchemyUnitOfWork(factory)
 
 
 def _dead_letters_for(uow_factory: Callable[[], SqlAlchemyUnitOfWork], marker: str) -> list[DeadLetter]:

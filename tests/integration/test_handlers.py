@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,14 +21,6 @@ from tasks.mailbox import StaleFence
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
-
-
-@pytest.fixture
-def uow_factory(database_url: str) -> Iterator[UowFactory]:
-    engine = make_engine(database_url)
-    factory = make_session_factory(engine)
-    yield lambda: SqlAlchemyUnitOfWork(factory)
-    engine.dispose()
 
 
 def _base(user: int, update_id: int | None = None) -> dict[str, object]:

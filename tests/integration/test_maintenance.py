@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from core.pickup import display_code
 from core.reservations import Line
 from db.models import Business, OfferItem, OutboxMessage, Payment, Reservation, User
 from db.offer_repositories import NewItem
-from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import maintenance
 from tasks.names import EXPIRE_CHECKOUT
@@ -22,14 +20,6 @@ from tests.integration import seed
 from tests.integration.order_seed import paid_order
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
-
-
-@pytest.fixture
-def uow_factory(database_url: str) -> Iterator[UowFactory]:
-    engine = make_engine(database_url, pool_size=10, max_overflow=10)
-    factory = make_session_factory(engine)
-    yield lambda: SqlAlchemyUnitOfWork(factory)
-    engine.dispose()
 
 
 def _now() -> datetime:

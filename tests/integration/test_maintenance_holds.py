@@ -10,30 +10,20 @@ import contextlib
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select, update
 
 from core.reservations import Line, SoldOut
 from db.models import OfferItem, Payment, Reservation
 from db.offer_repositories import NewItem
-from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import maintenance
 from tasks.names import EXPIRE_CHECKOUT
 from tests.integration import seed
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
-
-
-@pytest.fixture
-def uow_factory(database_url: str) -> Iterator[UowFactory]:
-    engine = make_engine(database_url, pool_size=10, max_overflow=10)
-    factory = make_session_factory(engine)
-    yield lambda: SqlAlchemyUnitOfWork(factory)
-    engine.dispose()
 
 
 def _offer(uow_factory: UowFactory, now: datetime, units: list[int]) -> tuple[int, list[int]]:

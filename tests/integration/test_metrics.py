@@ -13,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.reservations import Line
 from db.offer_repositories import NewItem
-from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.fakes.telegram import FakeTelegram
 from marketbot.metrics_store import COUNTERS_KEY, GAUGES_KEY, MetricsWriter, render
@@ -73,14 +72,6 @@ def test_outbound_results_count_429s_separately(
     assert samples[("marketbot_outbound_messages_total", (("result", "sent"),))] == 1
     assert samples[("marketbot_outbound_messages_total", (("result", "flood_control"),))] == 1
     assert samples[("marketbot_telegram_429_total", ())] == 1
-
-
-@pytest.fixture
-def uow_factory(database_url: str) -> Iterator[Callable[[], SqlAlchemyUnitOfWork]]:
-    engine = make_engine(database_url)
-    factory = make_session_factory(engine)
-    yield lambda: SqlAlchemyUnitOfWork(factory)
-    engine.dispose()
 
 
 def test_the_oldest_unpaid_hold_gauge_ignores_lapsed_holds(

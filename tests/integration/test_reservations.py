@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,19 +13,10 @@ from sqlalchemy import select
 from core.reservations import Line, OfferNotOnSale, SoldOut, hold_expiry
 from db.models import OfferItem, Reservation
 from db.offer_repositories import NewItem
-from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tests.integration import seed
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
-
-
-@pytest.fixture
-def uow_factory(database_url: str) -> Iterator[UowFactory]:
-    engine = make_engine(database_url, pool_size=20, max_overflow=30)
-    factory = make_session_factory(engine)
-    yield lambda: SqlAlchemyUnitOfWork(factory)
-    engine.dispose()
 
 
 def _now() -> datetime:
