@@ -10,14 +10,37 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 import redis.asyncio
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
+from marketbot.fakes.telegram import FakeTelegram
 from tasks import mailbox
 from tasks.adapters.ratelimit import TelegramRateLimiter
 
 LimiterFactory = Callable[..., TelegramRateLimiter]
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def limiter(redis_url: str) -> Iterator[TelegramRateLimiter]:
+    # A fresh bot key: this module's buckets start full; every test uses chats of its own.
+    client = redis.Redis.from_url(redis_url)
+    yield TelegramRateLimiter(client, bot_key=f"test-{uuid.uuid4().hex[:8]}")
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import segno
 from structlog.testing import capture_logs
 
@@ -32,20 +30,6 @@ from tests.support.png import PNG_SIGNATURE, png_size, qr_modules
 TOKEN = "123456:TEST"
 KEYBOARD = {"inline_keyboard": [[{"text": "Reserve", "callback_data": "r:b:17"}]]}
 PICKUP_LINK = "https://t.me/marketbot_test_bot?start=pk_7Q2M9XK4"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def limiter(redis_url: str) -> Iterator[TelegramRateLimiter]:
-    # A fresh bot key: this module's buckets start full; every test uses chats of its own.
-    client = redis.Redis.from_url(redis_url)
-    yield TelegramRateLimiter(client, bot_key=f"test-{uuid.uuid4().hex[:8]}")
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import OutboxMessage
-from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from marketbot.fakes.telegram import FakeTelegram
 from tasks.adapters.ratelimit import TelegramRateLimiter
@@ -38,26 +36,10 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def sender(fake: FakeTelegram, redis_url: str) -> Iterator[BotApiSender]:
-    client = redis.Redis.from_url(redis_url)
-    limiter = TelegramRateLimiter(client, bot_key=f"test-{uuid.uuid4().hex[:8]}")
+def sender(fake: FakeTelegram, limiter: TelegramRateLimiter) -> Iterator[BotApiSender]:
     s = BotApiSender(token=TOKEN, base_url=fake.base_url, limiter=limiter)
     yield s
     s.close()
-    client.close()
 
 
 @pytest.fixture(autouse=True)
