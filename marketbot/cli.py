@@ -20,6 +20,7 @@ Configuration comes only from environment variables (and `.env`); see .env.examp
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -38,12 +39,33 @@ def _settings(*required: str) -> Settings:
     return settings
 
 
+def _pause_gc_for_start_up() -> None:
+    """Start-up allocates a few hundred thousand long-lived objects (modules, classes, pydantic schemas) and
+    hardly any garbage: the cyclic collector's passes over them are pure cost (~15% of a worker's start-up,
+    measured in bench/memory_start.py). `_freeze_start_up_objects` turns it back on."""
+    gc.disable()
+
+
+def _freeze_start_up_objects() -> None:
+    """Move everything start-up built into the permanent generation, then turn the collector back on.
+
+    Later collections then never scan those objects again. In a prefork worker this matters twice: Celery
+    runs a full `gc.collect()` before forking each child (~0.1-0.2 s each over the unfrozen heap), and
+    children that never touch the inherited objects' GC headers keep sharing those pages with the parent
+    (copy-on-write; the use `gc.freeze` is documented for). Start-up leaves ~2,000 garbage objects (measured):
+    frozen with the rest, too few to matter.
+    """
+    gc.freeze()
+    gc.enable()
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     settings = _settings("redis_url", "telegram_bot_token")
     if settings.public_base_url and not settings.telegram_webhook_secret:
         raise ConfigError(
             "TELEGRAM_WEBHOOK_SECRET: not set (required with PUBLIC_BASE_URL, Telegram sends it back)"
         )
+    _pause_gc_for_start_up()
     from aiogram.methods import AnswerCallbackQuery
     from aiogram.types import Update
     from aiohttp import web
@@ -52,6 +74,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     # Every update is validated as an Update and most taps answered: build those before the first request.
     lazy_aiogram.warm_up(Update, AnswerCallbackQuery)
+    _freeze_start_up_objects()
     polling = True if args.polling else None
     web.run_app(
         create_app(settings, polling=polling),
@@ -82,6 +105,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     unknown = sorted(set(queues) - set(ALL_QUEUES))
     if unknown:
         raise ConfigError(f"--queues: unknown queue(s) {', '.join(unknown)}; known: {', '.join(ALL_QUEUES)}")
+    _pause_gc_for_start_up()
     from celery.utils.nodenames import default_nodename, host_format
 
     from tasks.adapters.telegram import METHODS
@@ -102,6 +126,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         without_mingle=True,
         without_gossip=True,
     )
+    # After the Worker is built (that imports the task modules), before `start` forks the pool.
+    _freeze_start_up_objects()
     worker.start()
     return int(worker.exitcode or 0)
 
