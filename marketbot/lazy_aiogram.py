@@ -16,6 +16,12 @@ How: `install()` wraps `BaseModel.model_rebuild` once, before aiogram is importe
   between Bot API types (`"User"`, `"Message"`, …) resolve exactly as aiogram's loop would have resolved them.
 - Every other call passes straight through to pydantic, with the caller's frame depth preserved.
 
+Bot API methods (`SendMessage`, … ~190 of them) are not covered by that loop: `TelegramMethod` sets no
+`defer_build`, so pydantic built every method's validator as its class was defined (~15% of
+`import aiogram`, for methods a process never calls). `install()` also sets `defer_build` on `TelegramMethod`
+the moment `aiogram.methods.base` has run, before any method subclasses it (a one-shot import hook, as no
+public pydantic or aiogram setting reaches it); each method is then built on first use, the same way.
+
 `warm_up(*models)` builds the given models now. Call it at start-up, before serving or forking, for the
 models a process uses on its hot path (the first update must not pay the build, and a prefork worker's
 children then share the built schemas with their parent).
@@ -28,11 +34,15 @@ from __future__ import annotations
 
 import sys
 import threading
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec, PathFinder
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
 
 _AIOGRAM = "aiogram."
+_METHODS_BASE = "aiogram.methods.base"
 _recorded_namespace: dict[str, Any] | None = None
 _installed = False
 _build_lock = threading.RLock()
@@ -81,8 +91,34 @@ def install() -> bool:
             )
 
     BaseModel.model_rebuild = classmethod(model_rebuild)  # type: ignore[assignment, method-assign]
+    sys.meta_path.insert(0, _DeferMethodBuilds())
     _installed = True
     return True
+
+
+class _DeferMethodBuilds(MetaPathFinder):
+    """Finds `aiogram.methods.base` as Python would, and sets `defer_build` on its `TelegramMethod` right
+    after the module runs: pydantic reads a base's `model_config` when each subclass is defined, so every Bot
+    API method is then created unbuilt. One-shot: it leaves `sys.meta_path` at its first match."""
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname != _METHODS_BASE:
+            return None
+        sys.meta_path.remove(self)
+        spec = PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        run_module = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run_module(module)
+            module.TelegramMethod.model_config["defer_build"] = True
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]  # this module's own loader object
+        return spec
 
 
 def _record(namespace: dict[str, Any]) -> None:

@@ -77,3 +77,24 @@ def test_other_models_rebuild_with_the_callers_namespace() -> None:
 
     assert Node.model_rebuild() is True
     assert Node.model_validate({"child": {"value": 3}}).child == Leaf(value=3)
+
+
+def test_aiogram_methods_are_created_unbuilt_and_build_on_first_use() -> None:
+    out = _run(
+        """
+        import sys
+        import marketbot
+        from aiogram.methods import AnswerCallbackQuery, DeleteWebhook, SendPhoto
+        print(SendPhoto.__pydantic_complete__, DeleteWebhook.__pydantic_complete__,
+              any(type(f).__name__ == "_DeferMethodBuilds" for f in sys.meta_path))
+        call = SendPhoto(chat_id=5, photo="AgAC-file-id", caption="<b>x</b>", parse_mode="HTML",
+                         reply_markup={"inline_keyboard": [[{"text": "Buy", "callback_data": "b:1"}]]})
+        print(SendPhoto.__pydantic_complete__, call.model_dump(exclude_none=True)["reply_markup"])
+        print(AnswerCallbackQuery.model_validate({"callback_query_id": "q"}).callback_query_id)
+        """
+    )
+    assert out.splitlines() == [
+        "False False False",
+        "True {'inline_keyboard': [[{'text': 'Buy', 'callback_data': 'b:1'}]]}",
+        "q",
+    ]
