@@ -27,7 +27,6 @@ from tasks.names import (
     SEND_OUTBOX_MESSAGE,
     SEND_PICKUP_REMINDERS,
 )
-from tasks.outbound import deliver_outbox_message
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +67,10 @@ def drain_user_mailbox(self: Any, telegram_user_id: int) -> int:
 
 @app.task(name=SEND_OUTBOX_MESSAGE, bind=True, max_retries=None)
 def send_outbox_message(self: Any, outbox_id: int) -> str:
+    # Here, not at the top: it loads aiogram (~1 s), which only workers of the outbound queue need; they load
+    # it at start (marketbot/cli.py), so this is a dictionary lookup by the time a send runs.
+    from tasks.outbound import deliver_outbox_message
+
     outcome = deliver_outbox_message(
         outbox_id,
         uow_factory=runtime.uow_factory(),

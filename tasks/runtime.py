@@ -10,7 +10,7 @@ import os
 import threading
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
@@ -21,8 +21,10 @@ from marketbot.metrics_store import MetricsWriter
 from marketbot.settings import Settings, load_settings
 from tasks.adapters.ratelimit import TelegramRateLimiter
 from tasks.adapters.stripe_payments import StripePayments
-from tasks.adapters.telegram import BotApiSender
 from tasks.mailbox import Mailbox
+
+if TYPE_CHECKING:
+    from tasks.adapters.telegram import BotApiSender
 
 T = TypeVar("T")
 _per_process: dict[tuple[int, str], Any] = {}
@@ -64,6 +66,10 @@ def mailbox() -> Mailbox:
 
 def sender() -> BotApiSender:
     def build() -> BotApiSender:
+        # aiogram (~1 s to import) only in processes that send: `marketbot worker` loads it at start for
+        # workers of the outbound queue (marketbot/cli.py), so their first send doesn't wait for it.
+        from tasks.adapters.telegram import BotApiSender
+
         s = settings()
         token = s.require("telegram_bot_token")
         # The limiter key is the bot id (the token's public half), never the secret part.

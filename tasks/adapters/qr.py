@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 
-import segno
-
 # 10 pixels per module with the 4-module quiet zone the QR standard asks for: a pickup deep link (version
 # 3-4, 29-33 modules) becomes a ~410 px square, which stays sharp after Telegram's JPEG re-encoding and
 # scans from a phone screen held up at a counter.
@@ -29,6 +27,10 @@ def qr_png(data: str) -> bytes:
     """
     if not data:
         raise ValueError("nothing to encode in the QR code")
+    # Imported when a process draws its first code (~40 ms, once), not at every outbound worker's start: the
+    # order confirmation that carries it has a 300 ms budget with room for that once.
+    import segno
+
     code = segno.make_qr(data, error=QR_ERROR)
     out = io.BytesIO()
     code.save(out, kind="png", scale=QR_SCALE, border=QR_BORDER)
