@@ -45,6 +45,7 @@ GATEWAY_ROOTS = (
     "structlog",
     "prometheus-client",
     "psycopg2-binary",
+    "uvloop",
 )
 # What the gateway image must not contain (the database layer, Flower, the worker-only clients).
 WORKER_ONLY = frozenset({"sqlalchemy", "alembic", "mako", "flower", "tornado", "httpx", "segno"})
