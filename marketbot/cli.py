@@ -70,7 +70,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from aiogram.types import Update
     from aiohttp import web
 
-    from bot_gateway.app import create_app
+    from bot_gateway.app import create_app, new_event_loop
 
     # Every update is validated as an Update and most taps answered: build those before the first request.
     lazy_aiogram.warm_up(Update, AnswerCallbackQuery)
@@ -82,6 +82,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         port=settings.http_port,
         print=None,
         shutdown_timeout=20,  # SIGTERM: stop accepting, let in-flight webhooks finish
+        loop=new_event_loop(),
     )
     return 0
 
