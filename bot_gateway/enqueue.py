@@ -9,6 +9,9 @@ duplicate marker. Storing is idempotent per update_id, so a retry after a half-d
 Which publish path (see bot_gateway.publish): a Redis broker that is the gateway's REDIS_URL gets the drain
 message LPUSHed inside the same script; a Redis broker elsewhere gets one LPUSH on its own client after the
 script; any other broker (AMQP) gets `celery_app.send_task` in a thread.
+
+Updates that reach the script in the same turn of the event loop share one pipeline (bot_gateway.batching);
+each still runs its own script and gets its own answer.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Literal
 import redis.asyncio
 from redis.commands.core import AsyncScript
 
+from bot_gateway.batching import ScriptBatcher
 from bot_gateway.metrics import ENQUEUE_SECONDS
 from bot_gateway.publish import PUBLISH_RETRY_POLICY, DrainPublisher, KombuRedisMessages
 from core.commands import UserCommand, dump_command
@@ -100,6 +104,7 @@ class Enqueuer:
         self.publisher = publisher
         self._admit_and_post = redis_client.register_script(_ADMIT_AND_POST)
         self._post = redis_client.register_script(_POST)
+        self._scripts = ScriptBatcher(redis_client)
 
     async def admit_and_post(self, command: UserCommand) -> Admission:
         """Dedupe, count against the user's rate, and (within the limit) post and publish. 'warn': admitted
@@ -161,7 +166,7 @@ class Enqueuer:
         if self.messages is not None:
             keys.append(self.messages.queue_key)
             args.append(self.messages.drain(user_id, command.correlation_id))
-        result = await script(keys=keys, args=args)
+        result = await self._scripts.run(script, keys, args)
         outcome = result.decode() if isinstance(result, bytes) else str(result)
         if outcome not in ("enqueued", "duplicate", "warn", "drop"):
             raise RuntimeError(f"unexpected answer from the enqueue script: {outcome!r}")
