@@ -22,7 +22,7 @@ from bot_gateway.dispatch import build_dispatcher
 from bot_gateway.enqueue import Enqueuer
 from bot_gateway.ingest import Ingestor
 from bot_gateway.menu import register_menu
-from bot_gateway.metrics import WEBHOOK_REQUESTS
+from bot_gateway.metrics import webhook_requests
 from bot_gateway.polling import ALLOWED_UPDATES, poll_updates
 from bot_gateway.publish import (
     CeleryDrainPublisher,
@@ -73,7 +73,7 @@ async def _observe(
         raise
     finally:
         if request.path in (WEBHOOK_PATH, stripe_webhook.STRIPE_WEBHOOK_PATH):
-            WEBHOOK_REQUESTS.labels(request.path, str(status)).inc()
+            webhook_requests(request.path, status).inc()
             # structlog renders a line before the stdlib level drops it (~40 µs): skip it unless it's wanted.
             if _stdlib_log.isEnabledFor(logging.DEBUG):
                 log.debug(

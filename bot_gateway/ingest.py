@@ -19,7 +19,7 @@ from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import Update
 
 from bot_gateway.enqueue import EnqueueFailed, Enqueuer
-from bot_gateway.metrics import UPDATES
+from bot_gateway.metrics import updates
 from bot_gateway.routers import correlation_id_for
 from core.commands import SlowDown, UserCommand
 from marketbot.logs import correlation
@@ -41,7 +41,7 @@ class Ingestor:
     async def ingest(self, update: Update) -> Outcome:
         with correlation(correlation_id_for(update.update_id)):
             outcome = await self._ingest(update)
-            UPDATES.labels(outcome).inc()
+            updates(outcome).inc()
             # structlog renders the line before the stdlib level would drop it: only build it when it's kept.
             if _stdlib_log.isEnabledFor(logging.INFO):
                 log.info("update_received", update_id=update.update_id, outcome=outcome)
@@ -51,14 +51,14 @@ class Ingestor:
         try:
             result = await self.dispatcher.feed_update(self.bot, update)
         except BaseException:
-            UPDATES.labels("failed").inc()
+            updates("failed").inc()
             raise
         if result is UNHANDLED or result is None:
             # Still marked, so a redelivery of an ignored update is reported as a duplicate, as before.
             try:
                 first_time = await self.enqueuer.claim(update.update_id)
             except EnqueueFailed:
-                UPDATES.labels("failed").inc()
+                updates("failed").inc()
                 raise
             return "ignored" if first_time else "duplicate"
         command: UserCommand = result
@@ -69,7 +69,7 @@ class Ingestor:
             if admission == "warn":  # tell the user once per window; the rest of the window is dropped
                 await self.enqueuer.post(SlowDown(**command.model_dump(include=_SLOW_DOWN_FIELDS)))
         except BaseException:
-            UPDATES.labels("failed").inc()
+            updates("failed").inc()
             try:
                 await self.enqueuer.release(update.update_id)
             except Exception as exc:

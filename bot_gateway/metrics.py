@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Histogram
 
 UPDATES = Counter(
@@ -23,3 +25,17 @@ STRIPE_EVENTS = Counter(
     "Stripe webhook events received, by outcome (enqueued, ignored, rejected, failed, disabled)",
     ["outcome"],
 )
+
+
+# `labels()` validates and looks up its values under a lock on every call, and every webhook counts twice.
+# Children are created on first use (as `labels()` does), so a series appears once it has happened.
+@functools.cache
+def updates(outcome: str) -> Counter:
+    """UPDATES for this outcome."""
+    return UPDATES.labels(outcome)
+
+
+@functools.cache
+def webhook_requests(path: str, status: int) -> Counter:
+    """WEBHOOK_REQUESTS for this path and status."""
+    return WEBHOOK_REQUESTS.labels(path, str(status))

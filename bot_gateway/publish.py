@@ -154,16 +154,18 @@ class KombuRedisMessages:
 
     def drain(self, user_id: int, correlation_id: str) -> bytes:
         args = f"[{int(user_id)}]"
+        # JSON strings as json.dumps writes them: uuids, base64 and "[digits]" need no escaping; the
+        # correlation id might.
         values = {
-            "task_id": str(uuid.uuid4()),
-            "body": base64.b64encode(DRAIN_BODY.format(args=args).encode()).decode(),
-            "argsrepr": args,
-            "correlation_id": correlation_id,
-            "tag": str(uuid.uuid4()),  # kombu's delivery tag: a fresh uuid4 per message
+            "task_id": f'"{uuid.uuid4()}"',
+            "body": f'"{base64.b64encode(DRAIN_BODY.format(args=args).encode()).decode()}"',
+            "argsrepr": f'"{args}"',
+            "correlation_id": json.dumps(correlation_id),
+            "tag": f'"{uuid.uuid4()}"',  # kombu's delivery tag: a fresh uuid4 per message
         }
         parts = self._fragments.copy()
         for index in range(1, len(parts), 2):
-            parts[index] = json.dumps(values[parts[index]])
+            parts[index] = values[parts[index]]
         return "".join(parts).encode()
 
 

@@ -9,11 +9,9 @@ at once instead of queuing for seconds behind the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 from aiogram.types import Update
@@ -21,8 +19,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot_gateway.enqueue import EnqueueFailed
-from bot_gateway.ingest import Ingestor
-from bot_gateway.metrics import UPDATES
+from bot_gateway.ingest import Ingestor, Outcome
+from bot_gateway.metrics import updates
 
 log = structlog.get_logger(__name__)
 
@@ -37,15 +35,20 @@ class Overloaded(Exception):
 
 class InFlightLimit:
     """At most `limit` updates inside the gateway at once; the next ones wait up to `max_wait_s` in arrival
-    order, then are refused. Refusing costs almost nothing, so a flood cannot starve the updates in flight."""
+    order, then are refused. Refusing costs almost nothing, so a flood cannot starve the updates in flight.
+
+    `async with limit.place():` holds a place. The limit is its own context manager (a place carries no
+    state of its own) rather than a generator-based one: that was a generator and two objects per update."""
 
     def __init__(self, limit: int, max_wait_s: float) -> None:
         self.limit = limit
         self.max_wait_s = max_wait_s
         self._places = asyncio.Semaphore(limit)
 
-    @contextlib.asynccontextmanager
-    async def place(self) -> AsyncIterator[None]:
+    def place(self) -> InFlightLimit:
+        return self
+
+    async def __aenter__(self) -> None:
         if self._places.locked():  # only the overloaded case pays for a timer
             try:
                 await asyncio.wait_for(self._places.acquire(), self.max_wait_s)
@@ -53,10 +56,9 @@ class InFlightLimit:
                 raise Overloaded from None
         else:
             await self._places.acquire()
-        try:
-            yield
-        finally:
-            self._places.release()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._places.release()
 
 
 IN_FLIGHT_KEY: web.AppKey[InFlightLimit] = web.AppKey("updates_in_flight", InFlightLimit)
@@ -72,24 +74,24 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         return _error(403, "webhook is disabled: TELEGRAM_WEBHOOK_SECRET is not configured")
     supplied = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(supplied.encode(), secret.encode()):
-        UPDATES.labels("rejected").inc()
+        updates("rejected").inc()
         log.warning("webhook_bad_secret")
         return _error(401, "invalid secret token")
     try:
         data = json.loads(await request.read())
     except (ValueError, UnicodeDecodeError):
-        UPDATES.labels("rejected").inc()
+        updates("rejected").inc()
         log.warning("webhook_malformed_json")
         return _error(400, "body is not valid JSON")
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-        UPDATES.labels("rejected").inc()
+        updates("rejected").inc()
         log.warning("webhook_not_an_update")
         return _error(400, "body is not a Telegram Update (no integer update_id)")
     try:
         async with request.app[IN_FLIGHT_KEY].place():
             return await _ingest(request.app[INGESTOR_KEY], data)
     except Overloaded:
-        UPDATES.labels("overloaded").inc()
+        updates("overloaded").inc()
         log.warning("webhook_overloaded", update_id=data["update_id"])
         return _error(503, "too many updates in flight; please retry")
 
@@ -98,7 +100,7 @@ async def _ingest(ingestor: Ingestor, data: dict[str, Any]) -> web.Response:
     try:
         update = Update.model_validate(data, context={"bot": ingestor.bot})
     except ValidationError as exc:
-        UPDATES.labels("rejected").inc()
+        updates("rejected").inc()
         log.warning("webhook_invalid_update", update_id=data["update_id"], errors=exc.error_count())
         return _error(400, "update does not match the Telegram Bot API schema")
     try:
@@ -110,4 +112,8 @@ async def _ingest(ingestor: Ingestor, data: dict[str, Any]) -> web.Response:
         # A bug while classifying: keep the update (Telegram retries) and leave a traceback for operators.
         log.exception("webhook_update_failed", update_id=update.update_id)
         return _error(500, "internal error; the update will be retried")
-    return web.json_response({"ok": True, "outcome": outcome})
+    return web.json_response(text=_ACCEPTED[outcome])
+
+
+# The answers to an accepted update, serialized once.
+_ACCEPTED = {outcome: json.dumps({"ok": True, "outcome": outcome}) for outcome in get_args(Outcome)}
