@@ -4,6 +4,8 @@
 
 Start: a `marketbot gateway` (until /healthz answers, webhook registered) and a `marketbot worker`
 (until Celery prints "ready."), each timed from the process start; baseline: a bare `python -c pass`.
+Also, without a target: a worker of docker-compose.yml's `worker-interactive` queues (interactive,payments),
+which loads no Telegram client (only the outbound queue's workers send).
 Memory: the gateway receives N `/start` updates (distinct users, 16 concurrent senders) and one worker
 (prefork -c 2, interactive queue only, so replies stay in the outbox) applies them; the RSS of the gateway
 and of the largest worker child is read after the first checkpoint (10,000) and the second (50,000).
@@ -34,6 +36,7 @@ from bench.common import (
 )
 from bench.contention import _count
 from marketbot.harness import free_port, start_gateway, start_worker
+from tasks.names import QUEUE_INTERACTIVE, QUEUE_PAYMENTS
 
 REDIS_DB = 9
 _ids = itertools.count(3 * 10**9)
@@ -53,7 +56,7 @@ async def _post_many(url: str, n: int) -> None:
         await asyncio.gather(*(sender() for _ in range(16)))
 
 
-def _start_times(env: dict[str, str]) -> tuple[float, float, float]:
+def _start_times(env: dict[str, str]) -> tuple[float, float, float, float]:
     bare = []
     for _ in range(3):
         t0 = time.monotonic()
@@ -68,7 +71,12 @@ def _start_times(env: dict[str, str]) -> tuple[float, float, float]:
     worker = start_worker(env, name="w-start", concurrency=2)
     worker_s = time.monotonic() - t0
     worker.stop()
-    return gateway_s, worker_s, median(bare)
+    t0 = time.monotonic()
+    queues = f"{QUEUE_INTERACTIVE},{QUEUE_PAYMENTS}"
+    worker = start_worker(env, name="w-start-interactive", concurrency=2, queues=queues)
+    interactive_s = time.monotonic() - t0
+    worker.stop()
+    return gateway_s, worker_s, interactive_s, median(bare)
 
 
 def run(servers: Servers, quick: bool) -> list[Figure]:
@@ -77,7 +85,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
     first, second = (200, 1000) if quick else (10_000, 50_000)
     figures: list[Figure] = []
     with stack(url, redis_url, worker_queues="interactive") as s:
-        gateway_s, worker_s, bare_s = _start_times(s.env)
+        gateway_s, worker_s, interactive_s, bare_s = _start_times(s.env)
         gateway_pid = s.gateways[0].proc.pid
         worker_pid = s.workers[0].proc.pid
         rss: dict[str, list[float]] = {"gateway": [], "worker": []}
@@ -138,6 +146,18 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
                 seconds <= 2,
             )
         )
+    figures.append(
+        Figure(
+            "memory and start",
+            "worker start → ready, queues interactive,payments",
+            interactive_s,
+            "s",
+            "python -c pass",
+            bare_s,
+            interactive_s / bare_s,
+            note="docker-compose.yml's worker-interactive; no target of its own",
+        )
+    )
     return figures
 
 
