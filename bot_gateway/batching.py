@@ -1,11 +1,11 @@
-"""Script calls made in the same turn of the event loop go to Redis together, in one pipeline.
+"""Script calls made in the same turns of the event loop go to Redis together, in one pipeline.
 
-Under load several webhooks reach their enqueue step in the same turn of the loop (their request bodies
-arrived together). Each EVALSHA on its own pays redis-py's connection checkout from the pool, a socket write,
-a wake-up for the reply and a release; sent together they pay those once. With 32 concurrent senders about
-two updates share a pipeline, and the gateway spent a fifth less CPU per update (paired runs, same load).
-A call waits for nothing but the end of the current turn: a lone update still goes out at once, on its own,
-so latency at low rates does not change.
+Under load several webhooks reach their enqueue step within a turn or two of the loop (their request
+bodies arrived together). Each EVALSHA on its own pays redis-py's connection checkout from the pool, a socket
+write, a wake-up for the reply and a release; sent together they pay those once. With 32 concurrent senders
+the gateway spent a fifth less CPU per update (paired runs, same load). A call waits only for the loop to
+finish what is already due (microseconds when idle), and a lone update goes out on its own, so latency at
+low rates does not change.
 
 Each call keeps its own answer: a script's error fails only the update that ran it. A failure of the
 connection fails every call of the batch (each update answers 5xx and Telegram redelivers it, as when it
@@ -35,7 +35,9 @@ class ScriptBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
-            loop.call_soon(self._flush)  # after every callback already due in this turn
+            # At the end of the next turn: callbacks due in this one (other requests' data arriving) often
+            # reach their own enqueue one turn later. ~8% less CPU per update than flushing after this turn.
+            loop.call_soon(loop.call_soon, self._flush)
         self._pending.append((script, keys, args, future))
         return await future
 
