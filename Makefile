@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: setup run test check lint format typecheck imports pytest bench bench-quick clean check-deploy
 
-$(STAMP): pyproject.toml
+# Runtime dependencies at the versions the production images install (infra/requirements.lock), so a new
+# upstream release changes nothing here until the lock is regenerated (see tests/deploy/runtime_lock.py).
+$(STAMP): pyproject.toml infra/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -c infra/requirements.lock
 	touch $(STAMP)
 
 setup: $(STAMP)

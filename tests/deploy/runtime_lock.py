@@ -11,7 +11,10 @@ Two locks, both installed with `--no-deps` (exactly these versions):
   Alembic, Mako, Flower/Tornado, httpx and segno stay out. psycopg2-binary stays in: /readyz checks that the
   database is reachable (bot_gateway.health.database_check) whenever DATABASE_URL is set, as it is in Compose.
 
-`python -m tests.deploy.runtime_lock` rewrites both from the versions installed in this venv.
+`python -m tests.deploy.runtime_lock` rewrites both from the versions installed in this venv. `make setup`
+installs the runtime dependencies at the locked versions (pip's constraints), so development, CI and the
+images run the same code; to move to newer releases, `.venv/bin/pip install -U -e '.[dev]'`, regenerate the
+locks, run the suite, and commit the locks.
 
 The Dockerfiles then prune the installed venv (PRUNED_DIR_NAMES, PRUNED_SUFFIXES, PRUNED_TREES) and strip
 the extension modules; tests/deploy/test_images.py measures the result.
