@@ -144,7 +144,6 @@ def deliver_outbox_message(
     """
     outcome = DeliveryOutcome(DeliveryKind.ALREADY_DONE)
     chat_id: int | None = None
-    last_reply: str | None = None  # the reply (correlation id) of the message this task sent last, if any
     deadline = time.monotonic() + DRAIN_BUDGET_SECONDS
     first = True
     while True:
@@ -178,8 +177,6 @@ def deliver_outbox_message(
                     return outcome
                 after = min((msg.not_before - started).total_seconds(), MAX_RETRY_AFTER_SECONDS)
                 return DeliveryOutcome(DeliveryKind.RETRY, after=after, retry_id=head_id)
-            # Only right behind a call of the same reply: credit for a reply's second call, not for a backlog.
-            follow_up = last_reply is not None and msg.correlation_id == last_reply
             with correlation(msg.correlation_id):
                 step, observed = _deliver_locked(
                     uow,
@@ -188,7 +185,6 @@ def deliver_outbox_message(
                     now=now,
                     started=started,
                     max_attempts=max_attempts,
-                    follow_up=follow_up,
                 )
                 log.info("outbox_delivery", outbox_id=head_id, outcome=str(step.kind), after=step.after)
             if step.kind == DeliveryKind.RETRY:
@@ -199,10 +195,9 @@ def deliver_outbox_message(
                 return DeliveryOutcome(DeliveryKind.RETRY, after=after, retry_id=head_id)
             if head_id == outbox_id or outcome.kind == DeliveryKind.ALREADY_DONE:
                 outcome = step
-            last_reply = msg.correlation_id if step.kind == DeliveryKind.SENT else None
             # Still the chat's sender: look at the next message before letting go of the chat, so a wait for
             # the chat's next slot costs no extra round of locking (one per message, at Telegram's rate).
-            waiting = _next_must_wait(uow, sender, chat_id, last_reply, now())
+            waiting = _next_must_wait(uow, sender, chat_id, now())
             uow.commit()
             _observe(observe, observed)
             if waiting is None:
@@ -216,7 +211,7 @@ def deliver_outbox_message(
 
 
 def _next_must_wait(
-    uow: UnitOfWork, sender: BotApiSender, chat_id: int, last_reply: str | None, now: datetime
+    uow: UnitOfWork, sender: BotApiSender, chat_id: int, now: datetime
 ) -> DeliveryOutcome | None:
     """After a message is done, with the chat still locked: None when the chat's next message may go now;
     RETRY (its wait recorded on it) when it must wait for the chat's next slot; ALREADY_DONE when it already
@@ -226,8 +221,8 @@ def _next_must_wait(
         return DeliveryOutcome(DeliveryKind.SENT)
     if nxt.not_before is not None and nxt.not_before > now:
         return DeliveryOutcome(DeliveryKind.ALREADY_DONE)  # see "The task that set this wait" above
-    follow_up = last_reply is not None and nxt.correlation_id == last_reply
-    wait = sender.chat_wait(chat_id, follow_up=follow_up)
+    # Right behind a call of the same reply, the limiter lends the reply's second call a slot.
+    wait = sender.chat_wait(chat_id, reply=nxt.correlation_id)
     if wait <= 0:
         return None
     nxt.not_before = now + timedelta(seconds=wait)  # this task's retry comes back for it then
@@ -254,7 +249,6 @@ def _deliver_locked(
     now: Callable[[], datetime],
     started: datetime,
     max_attempts: int,
-    follow_up: bool,
 ) -> tuple[DeliveryOutcome, str | None]:
     """Send the chat's head and record what happened on it (uncommitted); the outcome and what to count."""
     if uow.users.is_unreachable(msg.chat_id):
@@ -262,9 +256,9 @@ def _deliver_locked(
         uow.outbox.mark_dropped(msg, reason="the user blocked the bot", now=started)
         return DeliveryOutcome(DeliveryKind.DROPPED), "skipped_unreachable"
     call = _with_chat_id(msg.method, msg.payload, msg.chat_id)
-    # The keyword only when it says something: send(method, payload) stays the interface that test doubles
-    # of the sender (tests/integration/test_outbound_delivery.py) override.
-    result = sender.send(msg.method, call, follow_up=True) if follow_up else sender.send(msg.method, call)
+    # The limiter lends a reply's second call the chat's next slot (ratelimit.py): a reply may be written as
+    # two messages, by two tasks (Buy's "reserved" edit, then the payments task's Pay button).
+    result = sender.send(msg.method, call, reply=msg.correlation_id)
     # A commit failure after a successful send leaves the row pending, and the retry sends again: the Bot
     # API has no idempotency key, so at-least-once is the best this border allows.
     finished = now()

@@ -12,10 +12,13 @@ per-chat bucket are checked and advanced in one Lua script, so a slot is taken o
 Keys expire when their TAT has passed, which is exactly when a missing key means the same thing.
 
 Per chat, a send has no burst by default (one per second, sustained and at any moment), except the rest of
-a reply: a call that continues a reply whose first call just went out (`follow_up=True`: a split message's
-next part, the edit after a photo) may use `reply_burst - 1` intervals of credit, so a two-call reply
-arrives at once. The credit is paid back: the chat's next reply waits for it, so over any stretch of time a
-chat still gets at most one message per second (plus that one call of credit).
+a reply: a call that continues the reply whose call took the chat's last slot may use `reply_burst - 1`
+intervals of credit, so a two-call reply arrives at once. The limiter remembers which reply (its correlation
+id, `reply=`) took each chat's last slot, so this holds whichever worker sends the second call and however
+it was written: the edit after a photo, or the Pay button a payments task adds to the card that Buy's reply
+just edited. A split message's later parts say so directly (`follow_up=True`). The credit is paid back: the
+chat's next reply waits for it, so over any stretch of time a chat still gets at most one message per
+second (plus that one call of credit).
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ _MICROS = 1_000_000
 # one 29 slots after it. It costs 3.4% of the budget: about 29 sent per second for Telegram's 30.
 GLOBAL_ARRIVAL_MARGIN_SECONDS = 0.035
 
-# KEYS: the global bucket, then the chat's bucket and the chat's penalty hold (if a chat is given).
-# ARGV: per bucket, its emission interval and its burst tolerance; then how far ahead a global slot may be
-# booked (all microseconds). The global budget's next slot is found first, up to `ahead` from now; the chat
-# must allow a send at that moment (its hold, Telegram's retry_after for the chat, lets nothing through
-# before it ends, whatever the tolerance). Returns {taken, global wait, chat wait} in microseconds: taken
-# 1 with the wait until the booked slot (both buckets charged for it), or taken 0 with how long each
-# bucket holds this send back (nothing charged).
+# KEYS: the global bucket, then (if a chat is given) the chat's bucket, its penalty hold and the reply that
+# took its last slot. ARGV: the global bucket's emission interval and burst tolerance; for a chat, its
+# interval, its tolerance, the tolerance for a call of the reply that took its last slot, and this call's
+# reply ('' for none); last, how far ahead a global slot may be booked (all times in microseconds). The
+# global budget's next slot is found first, up to `ahead` from now; the chat must allow a send at that moment
+# (its hold, Telegram's retry_after for the chat, lets nothing through before it ends, whatever the
+# tolerance). Returns {taken, global wait, chat wait} in microseconds: taken 1 with the wait until the
+# booked slot (both buckets charged for it, and the chat's last slot now this call's reply's), or taken 0
+# with how long each bucket holds this send back (nothing charged).
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -54,7 +59,9 @@ if #KEYS > 1 then
     c_tat = tonumber(redis.call('GET', KEYS[2]) or '0')
     if c_tat < at then c_tat = at end
     local hold = tonumber(redis.call('GET', KEYS[3]) or '0')
-    local c_at = math.max(c_tat - tonumber(ARGV[4]), hold)
+    local tolerance = tonumber(ARGV[4])
+    if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then tolerance = tonumber(ARGV[5]) end
+    local c_at = math.max(c_tat - tolerance, hold)
     if c_at > at then chat_wait = c_at - now end
 end
 if chat_wait > 0 or at - now > ahead then return {0, at - now, chat_wait} end
@@ -62,7 +69,14 @@ local g_next = g_tat + tonumber(ARGV[1])
 redis.call('SET', KEYS[1], string.format('%.0f', g_next), 'PX', math.ceil((g_next - now) / 1000) + 1)
 if #KEYS > 1 then
     local c_next = c_tat + tonumber(ARGV[3])
-    redis.call('SET', KEYS[2], string.format('%.0f', c_next), 'PX', math.ceil((c_next - now) / 1000) + 1)
+    local ttl_ms = math.ceil((c_next - now) / 1000) + 1
+    redis.call('SET', KEYS[2], string.format('%.0f', c_next), 'PX', ttl_ms)
+    -- Kept as long as the chat's TAT: once that has passed, any call may go and no credit matters.
+    if ARGV[6] ~= '' then
+        redis.call('SET', KEYS[4], ARGV[6], 'PX', ttl_ms)
+    else
+        redis.call('DEL', KEYS[4])
+    end
 end
 return {1, at - now, 0}
 """
@@ -92,14 +106,17 @@ return 0
 """
 
 
-# KEYS: the chat's bucket and hold. ARGV: the bucket's burst tolerance (µs). Takes nothing.
+# KEYS: the chat's bucket, hold and last slot's reply. ARGV: the bucket's burst tolerance, the tolerance for
+# a call of the reply that took the last slot (µs), and this call's reply ('' for none). Takes nothing.
 # Returns the microseconds until the chat's bucket would let a send through (0: now).
 _CHAT_WAIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local hold = tonumber(redis.call('GET', KEYS[2]) or '0')
-local allowed_at = math.max(tat - tonumber(ARGV[1]), hold)
+local tolerance = tonumber(ARGV[1])
+if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[3] then tolerance = tonumber(ARGV[2]) end
+local allowed_at = math.max(tat - tolerance, hold)
 if allowed_at > now then return allowed_at - now end
 return 0
 """
@@ -171,37 +188,51 @@ class TelegramRateLimiter:
     def _hold_key(self, chat_id: int | str) -> str:
         return f"{self._prefix}:hold:{chat_id}"
 
-    def reserve(self, chat_id: int | str | None, *, follow_up: bool = False) -> float:
+    def _reply_key(self, chat_id: int | str) -> str:
+        return f"{self._prefix}:reply:{chat_id}"
+
+    def _chat_args(self, follow_up: bool, reply: str | None) -> list[int | str]:
+        chat = self._chat_follow_up if follow_up else self._chat
+        return [chat.interval, chat.tolerance, self._chat_follow_up.tolerance, reply or ""]
+
+    def reserve(
+        self, chat_id: int | str | None, *, follow_up: bool = False, reply: str | None = None
+    ) -> float:
         """Take a slot on the global and the chat's bucket and return 0.0, or take nothing and return
         the seconds to wait before asking again. `chat_id` None charges the global bucket only."""
-        slot = self.try_reserve(chat_id, follow_up=follow_up)
+        slot = self.try_reserve(chat_id, follow_up=follow_up, reply=reply)
         return 0.0 if slot.taken else slot.wait
 
     def try_reserve(
-        self, chat_id: int | str | None, *, follow_up: bool = False, ahead: float = 0.0
+        self,
+        chat_id: int | str | None,
+        *,
+        follow_up: bool = False,
+        reply: str | None = None,
+        ahead: float = 0.0,
     ) -> Reservation:
         """Like `reserve`, with two differences. The bot-wide budget's next slot may be booked up to
         `ahead` seconds from now (the caller then waits for it: while every worker waits for such a slot
         the bot sends at its full rate, and no slot goes unused between one worker's wait and its next
         ask). And a refusal tells a wait for the bot-wide budget from a wait for the chat's own next slot
         (up to a second, or Telegram's retry_after for the chat). `follow_up`: this call continues a reply
-        whose previous call just went out to the chat."""
+        whose previous call just went out to the chat. `reply`: the reply (correlation id) this call belongs
+        to; if that reply took the chat's last slot, this call is its follow-up."""
         keys = [self._global_key()]
-        args = [self._global.interval, self._global.tolerance]
+        args: list[int | str] = [self._global.interval, self._global.tolerance]
         if chat_id is not None:
-            chat = self._chat_follow_up if follow_up else self._chat
-            keys += [self._chat_key(chat_id), self._hold_key(chat_id)]
-            args += [chat.interval, chat.tolerance]
+            keys += [self._chat_key(chat_id), self._hold_key(chat_id), self._reply_key(chat_id)]
+            args += self._chat_args(follow_up, reply)
         args.append(max(0, math.floor(ahead * _MICROS)))
         taken, global_us, chat_us = (int(v) for v in self._reserve(keys=keys, args=args))
         return Reservation(bool(taken), global_us / _MICROS, chat_us / _MICROS)
 
-    def chat_wait(self, chat_id: int | str, *, follow_up: bool = False) -> float:
+    def chat_wait(self, chat_id: int | str, *, follow_up: bool = False, reply: str | None = None) -> float:
         """Seconds until the chat's own limit would let a send through (0.0: now); takes nothing, and
         leaves the bot-wide budget out."""
-        chat = self._chat_follow_up if follow_up else self._chat
-        keys = [self._chat_key(chat_id), self._hold_key(chat_id)]
-        return int(self._chat_wait(keys=keys, args=[chat.tolerance])) / _MICROS
+        keys = [self._chat_key(chat_id), self._hold_key(chat_id), self._reply_key(chat_id)]
+        _, tolerance, reply_tolerance, reply_arg = self._chat_args(follow_up, reply)
+        return int(self._chat_wait(keys=keys, args=[tolerance, reply_tolerance, reply_arg])) / _MICROS
 
     def penalize(self, chat_id: int | str | None, seconds: float) -> None:
         """Push a bucket's next slot `seconds` out (Telegram's retry_after): the chat's, or the global one."""

@@ -189,12 +189,12 @@ class BotApiSender:
 
     # -- public ------------------------------------------------------------------------------------------
 
-    def send(self, method: str, payload: dict[str, Any], *, follow_up: bool = False) -> SendResult:
+    def send(self, method: str, payload: dict[str, Any], *, reply: str | None = None) -> SendResult:
         """Validate, split if needed, take a rate slot (see the class docstring), call Telegram.
 
-        `follow_up`: this call continues a reply whose previous call just went out to the same chat, so it
-        may use the chat's reply burst (tasks/adapters/ratelimit.py); the later parts of a split message
-        always do."""
+        `reply`: the reply (correlation id) this call belongs to. Right behind another call of the same
+        reply to the chat, it may use the chat's reply burst (tasks/adapters/ratelimit.py); the later parts
+        of a split message always do."""
         chat_id = payload.get("chat_id")
         planned = plan_calls(method, payload)
         if isinstance(planned, Rejected):
@@ -208,7 +208,7 @@ class BotApiSender:
             if isinstance(prepared, Rejected):
                 result: SendResult = prepared
             else:
-                throttled = self._throttle(call, follow_up=follow_up or index > 0)
+                throttled = self._throttle(call, follow_up=index > 0, reply=reply)
                 result = throttled if throttled is not None else self._call(call, prepared)
             if isinstance(result, Sent):
                 if result.message_id is not None:
@@ -224,14 +224,14 @@ class BotApiSender:
         self._log_outcome(method, chat_id, sent, parts=len(planned))
         return sent
 
-    def chat_wait(self, chat_id: int, *, follow_up: bool = False) -> float:
+    def chat_wait(self, chat_id: int, *, reply: str | None = None) -> float:
         """How long a call to `chat_id` would now be handed back for the chat's own slot (0.0: it may go
         now, as far as the chat is concerned). Always 0.0 for a sender that sleeps through chat waits, and
         when the limiter can't be asked: the send itself then finds out."""
         if not self._hand_back_chat_waits:
             return 0.0
         try:
-            return self._limiter.chat_wait(chat_id, follow_up=follow_up)
+            return self._limiter.chat_wait(chat_id, reply=reply)
         except redis.RedisError:
             return 0.0
 
@@ -264,7 +264,7 @@ class BotApiSender:
                 self._clients.append(client)
         return client
 
-    def _throttle(self, call: Call, *, follow_up: bool) -> RetryLater | None:
+    def _throttle(self, call: Call, *, follow_up: bool, reply: str | None) -> RetryLater | None:
         """Take a slot in the shared budget; RetryLater (nothing sent) for a wait not to sleep through."""
         if call.method == "answerCallbackQuery":
             return None  # not a message: it doesn't count against the chat's or the bot's send limits
@@ -273,7 +273,7 @@ class BotApiSender:
         while True:
             ahead = max(0.0, deadline - time.monotonic())
             try:
-                slot = self._limiter.try_reserve(chat_id, follow_up=follow_up, ahead=ahead)
+                slot = self._limiter.try_reserve(chat_id, follow_up=follow_up, reply=reply, ahead=ahead)
             except redis.RedisError:
                 # Failing closed: sending blind across all workers is how a bot earns long flood bans.
                 return RetryLater(LIMITER_DOWN_BACKOFF, "rate_limiter_unavailable", attempted=False)

@@ -332,10 +332,10 @@ class _HeldSender(BotApiSender):
         self.in_flight = threading.Event()
         self.release = threading.Event()
 
-    def send(self, method: str, payload: dict[str, Any]) -> SendResult:
+    def send(self, method: str, payload: dict[str, Any], *, reply: str | None = None) -> SendResult:
         self.in_flight.set()
         assert self.release.wait(10)
-        return super().send(method, payload)
+        return super().send(method, payload, reply=reply)
 
 
 def test_a_duplicate_delivery_while_the_first_is_in_flight_sends_nothing(

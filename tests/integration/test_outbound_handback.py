@@ -187,6 +187,25 @@ def test_a_reply_of_two_calls_arrives_at_once_and_the_chat_pays_it_back(
     assert outbox.row(edit_like).status == "sent"
 
 
+def test_a_replys_second_message_written_later_by_another_task_goes_right_behind_the_first(
+    outbox: Outbox, fake: FakeTelegram, chat_id: int
+) -> None:
+    # Given Buy's reply ("reserved") already sent by its own task
+    reserved = outbox.add(chat_id, "Reserved: 1, preparing payment", reply="upd-buy")
+    assert outbox.deliver(reserved).kind == DeliveryKind.SENT
+
+    # When the payments task adds the Pay button to the same reply a moment later, in a task of its own
+    pay = outbox.add(chat_id, "Pay 4.50", reply="upd-buy")
+    outcome = outbox.deliver(pay)
+
+    # Then it goes at once (the reply's one call of credit), and the chat's next reply pays that back
+    assert outcome.kind == DeliveryKind.SENT
+    assert _texts(fake) == ["Reserved: 1, preparing payment", "Pay 4.50"]
+    next_reply = outbox.add(chat_id, "Anything else?", reply="upd-next")
+    waited = outbox.deliver(next_reply)
+    assert waited.kind == DeliveryKind.RETRY and 1.5 < waited.after <= 2.0
+
+
 def test_a_backlog_without_replies_gets_no_burst(outbox: Outbox, fake: FakeTelegram, chat_id: int) -> None:
     ids = [outbox.add(chat_id, f"offer {i}") for i in range(3)]  # e.g. reminders: no update behind them
 

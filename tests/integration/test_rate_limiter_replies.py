@@ -36,6 +36,31 @@ def test_a_replys_second_call_goes_at_once_and_the_chat_pays_it_back(make_limite
     assert not next_reply.taken and 1.9 < next_reply.chat_wait <= 2.0  # two calls, two seconds
 
 
+def test_the_limiter_remembers_which_reply_took_a_chats_last_slot(make_limiter: Factory) -> None:
+    limiter = make_limiter()
+    assert limiter.try_reserve(42, reply="buy-1", ahead=0.1).taken  # Buy's "reserved" edit
+
+    other = limiter.try_reserve(42, reply="start-2", ahead=0.1)
+    assert not other.taken and 0.9 < other.chat_wait <= 1.0  # another reply: the chat's next slot
+    assert limiter.chat_wait(42, reply="buy-1") == 0.0
+    # The same reply's next call, from whichever worker: right behind, once
+    assert limiter.try_reserve(42, reply="buy-1", ahead=0.1).taken
+    third = limiter.try_reserve(42, reply="buy-1", ahead=0.1)
+    assert not third.taken and 0.9 < third.chat_wait <= 1.0
+    assert 1.9 < limiter.try_reserve(42, reply="start-2", ahead=0.1).chat_wait <= 2.0
+
+
+def test_a_slot_taken_for_something_else_ends_a_replys_credit(make_limiter: Factory) -> None:
+    limiter = make_limiter(per_chat_per_second=5)  # 0.2 s apart
+    assert limiter.try_reserve(9, reply="a", ahead=0.1).taken
+    time.sleep(0.25)
+    assert limiter.try_reserve(9, ahead=0.1).taken  # a reminder: no reply behind it
+
+    late = limiter.try_reserve(9, reply="a", ahead=0.1)
+
+    assert not late.taken and 0.1 < late.chat_wait <= 0.2
+
+
 def test_telegrams_wait_for_a_chat_holds_back_a_replys_second_call_too(make_limiter: Factory) -> None:
     limiter = make_limiter()
     assert limiter.reserve(42) == 0.0
