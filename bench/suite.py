@@ -103,7 +103,7 @@ def write_docs(record: dict[str, Any], figures: list[Figure]) -> None:
             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; Python {m['python']}; "
             f"PostgreSQL {m['postgresql']}, Redis {m['redis']}; {m['platform']}. "
             f"Load average at start {m['load_average_at_start']}, at end {record['load_average_at_end']} "
-            "(other engineers' test suites were running on the same 2 cores).",
+            f"(1, 5 and 15 minutes; above {m['cores']}, other work was competing for the cores).",
             "",
             table(figures),
             END,
