@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import pytest
 import redis
@@ -20,6 +21,7 @@ from tasks.adapters.ratelimit import TelegramRateLimiter
 
 LimiterFactory = Callable[..., TelegramRateLimiter]
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +70,27 @@ def make_limiter(redis_url: str) -> Iterator[LimiterFactory]:
         client.close()
 
 
-def post_to_mailbox(redis_url: str, user_id: int, update_ids: list[int]) -> None:
-    """Store these updates in the user's mailbox as the gateway does (payload `{"u": <update_id>}`)."""
+def with_async_redis(redis_url: str, body: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
+    """Run `body` with an asyncio Redis client of its own, in an event loop of its own."""
 
-    async def go() -> None:
+    async def main() -> T:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
-            for update_id in update_ids:
-                await mailbox.post(client, user_id, update_id, f'{{"u": {update_id}}}')
+            return await body(client)
         finally:
             await client.aclose()
 
-    asyncio.run(go())
+    return asyncio.run(main())
+
+
+def post_to_mailbox(redis_url: str, user_id: int, update_ids: list[int]) -> None:
+    """Store these updates in the user's mailbox as the gateway does (payload `{"u": <update_id>}`)."""
+
+    async def post(client: redis.asyncio.Redis) -> None:
+        for update_id in update_ids:
+            await mailbox.post(client, user_id, update_id, f'{{"u": {update_id}}}')
+
+    with_async_redis(redis_url, post)
 
 
 def random_user_id() -> int:

@@ -7,10 +7,8 @@ the ingest path is driven with real aiogram Updates.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,6 +29,7 @@ from marketbot.settings import Settings, redis_url_for_celery
 from tasks import mailbox
 from tasks.app import CORRELATION_HEADER, create_app
 from tasks.names import QUEUE_INTERACTIVE
+from tests.integration.conftest import with_async_redis
 
 T = TypeVar("T")
 BOT = Bot("123456:TEST-token")
@@ -61,17 +60,6 @@ def _other_db(url: str, db: int) -> str:
     return head.rsplit("/", 1)[0] + f"/{db}"
 
 
-def _with_redis(redis_url: str, body: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
-    async def main() -> T:
-        client = redis.asyncio.Redis.from_url(redis_url)
-        try:
-            return await body(client)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
-
-
 def _drains_for(client: redis.Redis, user: int, key: str = QUEUE_INTERACTIVE) -> list[dict[str, Any]]:
     messages = [json.loads(raw) for raw in client.lrange(key, 0, -1)]
     return [m for m in messages if m["headers"]["argsrepr"] == f"[{user}]"]
@@ -90,7 +78,7 @@ def test_the_script_stores_a_command_exactly_as_the_mailbox_post_does(redis_url:
         await mailbox.post(client, theirs, update_id, dump_command(_command(theirs, update_id)))
         return await _inline_enqueuer(client, redis_url).admit_and_post(_command(ours, update_id))
 
-    assert _with_redis(redis_url, body) == "enqueued"
+    assert with_async_redis(redis_url, body) == "enqueued"
 
     # Then both mailboxes hold the same entry, with the same expiry, and both users are active
     sync = redis.Redis.from_url(redis_url)
@@ -117,7 +105,7 @@ def test_a_redelivered_update_is_stored_and_published_once(redis_url: str) -> No
         enqueuer = _inline_enqueuer(client, redis_url)
         return [await enqueuer.admit_and_post(_command(user, update_id)) for _ in range(3)]
 
-    assert _with_redis(redis_url, body) == ["enqueued", "duplicate", "duplicate"]
+    assert with_async_redis(redis_url, body) == ["enqueued", "duplicate", "duplicate"]
     sync = redis.Redis.from_url(redis_url)
     assert sync.zcard(mailbox.queue_key(user)) == 1
     assert len(_drains_for(sync, user)) == 1
@@ -139,7 +127,7 @@ def test_a_flooding_user_is_told_once_per_window_and_each_slow_down_is_published
         ingestor = _ingestor(_inline_enqueuer(client, redis_url, rate_limit=2))
         return [await ingestor.ingest(_update(user, f"m{i}")) for i in range(5)]
 
-    assert _with_redis(redis_url, body) == [
+    assert with_async_redis(redis_url, body) == [
         "enqueued",
         "enqueued",
         "rate_limited",
@@ -190,7 +178,7 @@ def test_a_broker_on_another_redis_gets_the_drain_and_a_failed_publish_lets_the_
         finally:
             await broker.aclose()
 
-    assert _with_redis(redis_url, body) == (False, True, "enqueued")
+    assert with_async_redis(redis_url, body) == (False, True, "enqueued")
     # And the drain is on the broker's list, not on the mailbox Redis
     assert len(_drains_for(redis.Redis.from_url(broker_url), user)) == 1
     assert _drains_for(redis.Redis.from_url(redis_url), user) == []
@@ -204,7 +192,7 @@ def test_a_non_redis_broker_path_publishes_through_celery(redis_url: str) -> Non
         enqueuer = Enqueuer(client, rate_limit=100, rate_window_s=60, publisher=CeleryDrainPublisher(app))
         return await enqueuer.admit_and_post(_command(user, update_id))
 
-    assert _with_redis(redis_url, body) == "enqueued"
+    assert with_async_redis(redis_url, body) == "enqueued"
     (drain,) = _drains_for(redis.Redis.from_url(redis_url), user)
     assert drain["headers"][CORRELATION_HEADER] == f"tg-{update_id}"
 
@@ -226,7 +214,7 @@ def test_the_publish_path_follows_the_broker_url(redis_url: str) -> None:
                 await broker.aclose()
         return chosen
 
-    assert _with_redis(redis_url, body) == [
+    assert with_async_redis(redis_url, body) == [
         (True, None),  # the broker is REDIS_URL: the drain goes into the mailbox script
         (False, "RedisDrainPublisher"),  # another Redis: one LPUSH on its client
         (False, "CeleryDrainPublisher"),  # AMQP: through Celery

@@ -15,7 +15,6 @@ from core.messages import Reply
 from core.pickup import display_code, parse_deep_link_payload
 from db.models import AuditLogEntry, Offer, Order, Refund, User
 from db.offer_repositories import NewItem
-from db.session import make_engine, make_session_factory
 from db.uow import SqlAlchemyUnitOfWork
 from tasks import order_flows
 from tasks.business_flows import Context
@@ -28,16 +27,9 @@ NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # 14:00 in Singapore, the venue'
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture(scope="module")
-def factory(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
 @pytest.fixture
-def uow(factory: sessionmaker[Session]) -> Iterator[SqlAlchemyUnitOfWork]:
-    with SqlAlchemyUnitOfWork(factory) as unit:
+def uow(session_factory: sessionmaker[Session]) -> Iterator[SqlAlchemyUnitOfWork]:
+    with SqlAlchemyUnitOfWork(session_factory) as unit:
         yield unit  # never committed: the test leaves nothing behind
 
 
@@ -292,9 +284,11 @@ def test_returned_units_never_exceed_what_the_offer_has_in_total(uow: SqlAlchemy
     assert _remaining(uow, offer) == [10, 5]
 
 
-def test_two_concurrent_confirmations_cancel_and_refund_once(factory: sessionmaker[Session]) -> None:
+def test_two_concurrent_confirmations_cancel_and_refund_once(
+    session_factory: sessionmaker[Session],
+) -> None:
     # Given: a committed paid order (two workers would each run one transaction)
-    with SqlAlchemyUnitOfWork(factory) as uow:
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
         buyer = seed.user(uow, NOW, "Ann")
         offer = _shop(uow)
         order, payment = paid_order(uow, buyer, offer, NOW)
@@ -305,7 +299,7 @@ def test_two_concurrent_confirmations_cancel_and_refund_once(factory: sessionmak
 
     def confirm() -> None:
         try:
-            with SqlAlchemyUnitOfWork(factory) as uow:
+            with SqlAlchemyUnitOfWork(session_factory) as uow:
                 user = uow.session.get(User, buyer.id)
                 assert user is not None
                 ctx = context(user, NOW, button="od:y:" + order.id.hex)
@@ -324,7 +318,7 @@ def test_two_concurrent_confirmations_cancel_and_refund_once(factory: sessionmak
 
     assert not errors
     assert sorted(len(j) for j in jobs) == [0, 1]
-    with SqlAlchemyUnitOfWork(factory) as uow:
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
         assert uow.session.get(Order, order.id).status == "cancelled"  # type: ignore[union-attr]
         assert _remaining(uow, offer) == [10, 5]
         refunds = uow.session.scalars(select(Refund).where(Refund.payment_id == payment.id)).all()

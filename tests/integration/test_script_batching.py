@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -21,6 +20,7 @@ from marketbot.harness import free_port
 from marketbot.settings import Settings
 from tasks import mailbox
 from tasks.app import create_app
+from tests.integration.conftest import with_async_redis
 
 T = TypeVar("T")
 
@@ -30,17 +30,6 @@ redis.call('INCR', KEYS[1])
 if ARGV[1] == 'boom' then return redis.error_reply('refused ' .. ARGV[1]) end
 return ARGV[1]
 """
-
-
-def _run(redis_url: str, body: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
-    async def main() -> T:
-        client = redis.asyncio.Redis.from_url(redis_url)
-        try:
-            return await body(client)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
 
 
 def _connections_received(client: redis.Redis) -> int:
@@ -58,7 +47,7 @@ def test_calls_made_together_go_out_in_one_pipeline_and_each_gets_its_own_answer
         script = client.register_script(ECHO)
         return await asyncio.gather(*(batcher.run(script, [counter], [f"u{i}"]) for i in range(20)))
 
-    answers = _run(redis_url, body)
+    answers = with_async_redis(redis_url, body)
 
     # Then each gets its own answer, every script ran once, and they shared one connection
     assert answers == [f"u{i}".encode() for i in range(20)]
@@ -75,7 +64,7 @@ def test_a_script_error_fails_only_the_call_that_ran_it(redis_url: str) -> None:
         calls = [batcher.run(script, [counter], [arg]) for arg in ("a", "boom", "c")]
         return await asyncio.gather(*calls, return_exceptions=True)
 
-    first, refused, third = _run(redis_url, body)
+    first, refused, third = with_async_redis(redis_url, body)
 
     assert (first, third) == (b"a", b"c")
     assert isinstance(refused, redis.ResponseError) and "refused boom" in str(refused)
@@ -96,7 +85,7 @@ def test_a_batch_after_the_script_cache_was_flushed_loads_the_script_and_runs_ev
         return await asyncio.gather(*(batcher.run(script, [counter], [f"u{i}"]) for i in range(5)))
 
     # Then every call ran exactly once
-    assert _run(redis_url, body) == [f"u{i}".encode() for i in range(5)]
+    assert with_async_redis(redis_url, body) == [f"u{i}".encode() for i in range(5)]
     assert int(redis.Redis.from_url(redis_url).get(counter) or 0) == 6
 
 
@@ -143,7 +132,7 @@ def test_many_users_updates_arriving_together_are_each_stored_and_published_once
         again = await asyncio.gather(*(enqueuer.admit_and_post(c) for c in commands))
         return list(first), list(again)
 
-    first, again = _run(redis_url, body)
+    first, again = with_async_redis(redis_url, body)
 
     assert first == ["enqueued"] * together and again == ["duplicate"] * together
     sync = redis.Redis.from_url(redis_url)
