@@ -73,16 +73,25 @@ _NEXT: dict[str, frozenset[str]] = {
 }
 
 
-def session_outcome(event_type: str, status: str | None, payment_status: str | None) -> Outcome:
+# A PaymentIntent in these states after its Checkout Session completed: the delayed method failed (Stripe
+# moves it back to requires_payment_method; canceled if it was canceled instead).
+FAILED_INTENT_STATES = frozenset({"requires_payment_method", "canceled"})
+
+
+def session_outcome(
+    event_type: str, status: str | None, payment_status: str | None, intent_status: str | None = None
+) -> Outcome:
     """What a Checkout Session's *current* state (re-read from Stripe) means for our payment.
 
-    Only the delayed-method failure cannot be told from the session alone (it stays complete + unpaid),
-    so that one also uses the event type, whose signature the gateway verified.
+    A delayed method's failure cannot be told from the session alone (it stays complete + unpaid): its
+    PaymentIntent's state says it (`intent_status`, read when the session is complete + unpaid), and so
+    does the event type, whose signature the gateway verified.
     """
     if status == "complete" and payment_status in ("paid", "no_payment_required"):
         return "paid"
     if status == "complete" and payment_status == "unpaid":
-        return "failed" if event_type == "checkout.session.async_payment_failed" else "processing"
+        failed_event = event_type == "checkout.session.async_payment_failed"
+        return "failed" if failed_event or intent_status in FAILED_INTENT_STATES else "processing"
     if status == "expired":
         return "expired"
     return "none"

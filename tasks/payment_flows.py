@@ -268,6 +268,20 @@ class SessionSnapshot:
         )
 
 
+def intent_status_of(snapshot: SessionSnapshot, deps: PaymentDeps) -> str | None:
+    """The PaymentIntent's state for a session paid by a delayed method (complete + unpaid), else None:
+    whether that payment is still processing or has failed shows only there (one more call to Stripe, made
+    only for such sessions)."""
+    if snapshot.status != "complete" or snapshot.payment_status != "unpaid" or not snapshot.payment_intent:
+        return None
+    try:
+        return deps.stripe.intent_status(snapshot.payment_intent)
+    except stripe.StripeError as exc:
+        if is_transient(exc):
+            raise StripeUnavailable(type(exc).__name__) from exc
+        raise
+
+
 def process_event(event_id: str, event_type: str, session_id: str, deps: PaymentDeps) -> str:
     """Apply one Stripe event to the hold behind its Checkout Session; returns what happened (for logs)."""
     try:
@@ -284,7 +298,9 @@ def process_event(event_id: str, event_type: str, session_id: str, deps: Payment
     if reservation_id is None:
         log.warning("stripe_event_not_ours", event_id=event_id)
         return "not_ours"
-    outcome = purchase.session_outcome(event_type, snapshot.status, snapshot.payment_status)
+    outcome = purchase.session_outcome(
+        event_type, snapshot.status, snapshot.payment_status, intent_status_of(snapshot, deps)
+    )
     now = deps.now()
     with deps.uow_factory() as uow:
         # Claimed in the transaction that applies the effect: a crash before the commit frees it again.

@@ -5,7 +5,8 @@ worker killed before acking, a Stripe webhook that never arrived):
 
 - a hold whose Checkout Session was never created  → publish CREATE_CHECKOUT again (Stripe's idempotency
   key `checkout-<reservation id>` returns the same session if it was created after all);
-- a Checkout Session that completed or expired without our webhook → re-read it from Stripe and apply it
+- a Checkout Session that completed or expired without our webhook, or whose delayed payment (a bank debit)
+  failed without it → re-read it (and, paid by a delayed method, its PaymentIntent) from Stripe and apply it
   through `payment_flows.process_event`, exactly as if the webhook had come;
 - a refund requested but never executed → publish EXECUTE_REFUND again (keyed by the payment);
 - a session still open although its hold was released (the job closing it was lost) → EXPIRE_CHECKOUT.
@@ -24,9 +25,16 @@ import stripe
 import structlog
 from sqlalchemy import text
 
+from core.purchase import FAILED_INTENT_STATES
 from tasks.jobs import Job
 from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND, EXPIRE_CHECKOUT
-from tasks.payment_flows import PaymentDeps, StripeUnavailable, process_event
+from tasks.payment_flows import (
+    PaymentDeps,
+    SessionSnapshot,
+    StripeUnavailable,
+    intent_status_of,
+    process_event,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -142,6 +150,15 @@ def _reconcile_session(session_id: str, still_held: bool, deps: PaymentDeps) -> 
         log.warning("reconcile_session_unavailable", session_id=session_id, error=type(exc).__name__)
         return None
     event_type = _EVENT_FOR_STATE.get((str(session.status), str(session.payment_status)))
+    if event_type is None and session.status == "complete" and session.payment_status == "unpaid":
+        # Paid by a delayed method (a bank debit): still processing, or failed without our webhook.
+        try:
+            intent_status = intent_status_of(SessionSnapshot.of(session), deps)
+        except (StripeUnavailable, stripe.StripeError) as exc:
+            log.warning("reconcile_session_unavailable", session_id=session_id, error=type(exc).__name__)
+            return None
+        if intent_status in FAILED_INTENT_STATES:
+            event_type = "checkout.session.async_payment_failed"
     if event_type is None:
         if session.status == "open" and not still_held:
             # Its hold is gone but the job that closes the session was lost: close it now, so nobody pays
@@ -150,7 +167,7 @@ def _reconcile_session(session_id: str, still_held: bool, deps: PaymentDeps) -> 
             return "expire_requested"
         return None  # still open (or waiting for a delayed method): its own events will come
     # A stable id per state: applying the same state twice is claimed once (and harmless anyway).
-    event_id = f"reconcile:{session_id}:{session.status}"
+    event_id = f"reconcile:{session_id}:{event_type}"
     try:
         outcome = process_event(event_id, event_type, session_id, deps)
     except StripeUnavailable as exc:

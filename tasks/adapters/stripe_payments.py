@@ -94,6 +94,10 @@ class StripePayments:
         """Re-read a session instead of trusting a webhook payload (events may be stale or reordered)."""
         return self.client.v1.checkout.sessions.retrieve(session_id)
 
+    def intent_status(self, payment_intent_id: str) -> str:
+        """A PaymentIntent's state now: a delayed method's payment ends here, not on its session."""
+        return str(self.client.v1.payment_intents.retrieve(payment_intent_id).status)
+
     def expire_checkout(self, session_id: str) -> None:
         """Close an open session whose hold was released; already completed/expired sessions are left."""
         try:

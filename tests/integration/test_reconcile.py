@@ -17,6 +17,7 @@ from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND, EXPIRE_CHECKOUT
 from tasks.reconcile import reconcile_payments
 from tests.integration.test_purchase import (
     Published,
+    Shop,
     UowFactory,
     deps,  # noqa: F401 - fixture
     hold_for,
@@ -93,6 +94,54 @@ def test_a_session_that_expired_without_its_webhook_gives_the_units_back(
     assert status in ("expired", "released")
     assert remaining(uow_factory, shop.item_ids[0]) == 5
     assert _orders(uow_factory, reservation_id) == []
+
+
+def _delayed_payment_processing(
+    uow_factory: UowFactory, deps: Deps, stripe_fake: FakeStripe
+) -> tuple[Shop, uuid.UUID, str]:
+    """A hold of 2 units paid by a delayed method (a bank debit): completed, still processing."""
+    shop = open_shop(uow_factory)
+    _, reservation_id = hold_for(uow_factory, shop, (2,))
+    payment_flows.create_checkout(reservation_id, deps, final_attempt=False)
+    session_id = session_of(stripe_fake, reservation_id)["id"]
+    stripe_fake.complete_checkout(session_id, async_payment=True)
+    completed = f"evt_{uuid.uuid4().hex}"
+    outcome = payment_flows.process_event(completed, "checkout.session.completed", session_id, deps)
+    assert outcome == "processing"
+    return shop, reservation_id, session_id
+
+
+def test_a_delayed_payment_that_failed_without_its_webhook_gives_the_units_back(
+    uow_factory: UowFactory, deps: Deps, stripe_fake: FakeStripe, published: Published
+) -> None:
+    # Given a bank payment that was processing and then failed, whose async_payment_failed webhook was lost
+    shop, reservation_id, session_id = _delayed_payment_processing(uow_factory, deps, stripe_fake)
+    stripe_fake.fail_async_payment(session_id)
+    _age_payment(uow_factory, reservation_id)
+
+    result = reconcile_payments(deps, now=now())
+
+    # Then it ends as the webhook would have ended it: payment failed, hold released, units back, no order
+    assert "failed" in result.sessions_applied
+    assert payments_of(uow_factory, reservation_id)[0].status == "failed"
+    with uow_factory() as uow:
+        status = uow.session.scalar(select(Reservation.status).where(Reservation.id == reservation_id))
+    assert status == "released"
+    assert remaining(uow_factory, shop.item_ids[0]) == 5
+    assert _orders(uow_factory, reservation_id) == []
+
+
+def test_a_delayed_payment_still_processing_is_left_to_its_own_events(
+    uow_factory: UowFactory, deps: Deps, stripe_fake: FakeStripe
+) -> None:
+    shop, reservation_id, _ = _delayed_payment_processing(uow_factory, deps, stripe_fake)
+    _age_payment(uow_factory, reservation_id)
+
+    result = reconcile_payments(deps, now=now())
+
+    assert result.sessions_checked >= 1 and result.sessions_applied == []
+    assert payments_of(uow_factory, reservation_id)[0].status == "processing"
+    assert remaining(uow_factory, shop.item_ids[0]) == 3
 
 
 def test_an_open_session_is_only_asked_about_again_after_a_while(

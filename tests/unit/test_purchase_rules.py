@@ -65,6 +65,21 @@ def test_the_outcome_is_read_from_the_sessions_current_state(
     assert purchase.session_outcome(event_type, status, payment_status) == outcome
 
 
+@pytest.mark.parametrize(
+    ("intent_status", "outcome"),
+    [
+        ("processing", "processing"),
+        ("requires_payment_method", "failed"),  # the bank declined the debit
+        ("canceled", "failed"),
+        (None, "processing"),
+    ],
+)
+def test_a_delayed_payments_failure_is_read_from_its_payment_intent(intent_status: str, outcome: str) -> None:
+    # Whatever event brought us here (a late `completed`, or reconciliation after a lost webhook)
+    event = "checkout.session.completed"
+    assert purchase.session_outcome(event, "complete", "unpaid", intent_status) == outcome
+
+
 def test_a_stale_reading_never_undoes_a_later_payment_state() -> None:
     assert purchase.payment_may_become("open", "processing")
     assert purchase.payment_may_become("processing", "paid")
