@@ -83,8 +83,10 @@ def send_outbox_message(self: Any, outbox_id: int) -> str:
         # Back for the chat's next message when its wait ends (its send slot, Telegram's retry_after,
         # backoff on 5xx; at most 300 s); the row's not_before guards early runs. Not raised: under load this
         # is how most runs end, and Celery formats a traceback for each raised Retry (a fifth of the task's
-        # time). Telegram's 429s and 5xx still count, in marketbot_outbound_messages_total.
+        # time). Telegram's 429s and 5xx still count, in marketbot_outbound_messages_total. Unraised, the
+        # retry sends no task_retry signal (tasks.metrics counts retries there), so it is counted here.
         self.retry(args=[outcome.retry_id or outbox_id], countdown=max(outcome.after, 0.01), throw=False)
+        metrics.count_retry(self.name)
     return str(outcome.kind)
 
 

@@ -64,7 +64,12 @@ def _task_failed(sender: Any = None, **_: Any) -> None:
 
 @task_retry.connect
 def _task_retried(sender: Any = None, **_: Any) -> None:
-    writer().incr("marketbot_task_retries_total", {"task": getattr(sender, "name", "unknown")})
+    count_retry(getattr(sender, "name", "unknown"))
+
+
+def count_retry(task_name: str) -> None:
+    """One retry of `task_name` scheduled: raised (the task_retry signal) or not (`retry(throw=False)`)."""
+    writer().incr("marketbot_task_retries_total", {"task": task_name})
 
 
 _GAUGES = text(

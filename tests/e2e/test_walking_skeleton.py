@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -9,9 +10,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 
 from marketbot.harness import text_update
+from marketbot.metrics_store import COUNTERS_KEY, series
+from tasks.names import SEND_OUTBOX_MESSAGE
 from tests.e2e.conftest import SECRET, Stack
 
 
@@ -126,6 +130,28 @@ def test_a_burst_from_one_user_is_applied_in_update_order(stack: Stack, database
     # Outbox ids are assigned inside each update's transaction, so their order is the order in which the
     # updates were applied: exactly update order, each once.
     assert applied == [first + i for i in range(40)]
+
+
+def test_a_chats_replies_keep_to_one_a_second_and_the_waits_show_as_retries(
+    stack: Stack, redis_url: str
+) -> None:
+    counters = redis.Redis.from_url(redis_url)
+    retries = series("marketbot_task_retries_total", {"task": SEND_OUTBOX_MESSAGE})
+    before = float(counters.hget(COUNTERS_KEY, retries) or 0)
+    user = _user()
+    first = random.randint(10**8, 10**9)
+
+    # Three messages at once from one person: three replies to one chat
+    for i in range(3):
+        body = json.dumps(text_update(user, f"hello {i}", update_id=first + i, message_id=i + 1)).encode()
+        assert _post_raw(stack, body) == 200
+    replies = _replies_to(stack, user, count=3)
+
+    # Telegram's ~1 message/s per chat: each reply waited for its slot (a send task handed back, not asleep)
+    times = sorted(call.at for call in replies)
+    assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(times))
+    assert float(counters.hget(COUNTERS_KEY, retries) or 0) >= before + 1
+    counters.close()
 
 
 def test_telegram_429_delays_the_reply_but_delivers_it_once(stack: Stack) -> None:
