@@ -13,7 +13,8 @@ worker killed before acking, a Stripe webhook that never arrived):
 
 Each check is batch-bounded and uses `FOR UPDATE SKIP LOCKED` while claiming rows, so two overlapping runs
 split the work. Claimed payments get `updated_at = now`, so each open session is asked about at most once
-per RECHECK_AFTER however many are open (Stripe's API rate limit stays far away).
+per RECHECK_AFTER, and each delayed payment still processing once per PROCESSING_RECHECK_AFTER, however
+many there are (Stripe's API rate limit stays far away).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from tasks.payment_flows import (
 log = structlog.get_logger(__name__)
 
 RECHECK_AFTER = timedelta(minutes=2)  # a session's webhook normally arrives within seconds
+# A delayed method (a bank debit) settles within days and its own webhook says how; asking Stripe about
+# each one every two minutes all that time would spend its API rate on nothing.
+PROCESSING_RECHECK_AFTER = timedelta(minutes=30)
 CHECKOUT_LOST_AFTER = timedelta(minutes=1)  # the checkout task normally runs within a second of the hold
 REFUND_LOST_AFTER = timedelta(minutes=10)  # longer than the refund task's own retries keep it busy
 BATCH = 100
@@ -57,7 +61,8 @@ _CLAIM_OPEN_SESSIONS = text(
     """
     WITH due AS (
         SELECT id FROM payments
-        WHERE status IN ('open', 'processing') AND updated_at <= :cutoff
+        WHERE (status = 'open' AND updated_at <= :cutoff)
+           OR (status = 'processing' AND updated_at <= :processing_cutoff)
         ORDER BY updated_at
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
@@ -110,7 +115,13 @@ def reconcile_payments(deps: PaymentDeps, *, now: datetime, batch: int = BATCH) 
         sessions = [
             (str(row[0]), bool(row[1]))
             for row in uow.session.execute(
-                _CLAIM_OPEN_SESSIONS, {"now": now, "cutoff": now - RECHECK_AFTER, "batch": batch}
+                _CLAIM_OPEN_SESSIONS,
+                {
+                    "now": now,
+                    "cutoff": now - RECHECK_AFTER,
+                    "processing_cutoff": now - PROCESSING_RECHECK_AFTER,
+                    "batch": batch,
+                },
             )
         ]
         refunds = [

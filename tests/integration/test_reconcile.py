@@ -14,7 +14,7 @@ from db.models import Order, Payment, Refund, Reservation
 from marketbot.fakes.stripe import FakeStripe
 from tasks import payment_flows
 from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND, EXPIRE_CHECKOUT
-from tasks.reconcile import reconcile_payments
+from tasks.reconcile import PROCESSING_RECHECK_AFTER, reconcile_payments
 from tests.integration.test_purchase import (
     Published,
     Shop,
@@ -32,6 +32,8 @@ from tests.integration.test_purchase import (
 )
 
 Deps = payment_flows.PaymentDeps
+# Minutes after which a delayed payment still processing is due to be asked about again.
+PROCESSING_DUE = int(PROCESSING_RECHECK_AFTER.total_seconds() // 60) + 1
 
 
 def _age_payment(uow_factory: UowFactory, reservation_id: uuid.UUID, minutes: int = 5) -> None:
@@ -117,7 +119,7 @@ def test_a_delayed_payment_that_failed_without_its_webhook_gives_the_units_back(
     # Given a bank payment that was processing and then failed, whose async_payment_failed webhook was lost
     shop, reservation_id, session_id = _delayed_payment_processing(uow_factory, deps, stripe_fake)
     stripe_fake.fail_async_payment(session_id)
-    _age_payment(uow_factory, reservation_id)
+    _age_payment(uow_factory, reservation_id, minutes=PROCESSING_DUE)
 
     result = reconcile_payments(deps, now=now())
 
@@ -135,13 +137,32 @@ def test_a_delayed_payment_still_processing_is_left_to_its_own_events(
     uow_factory: UowFactory, deps: Deps, stripe_fake: FakeStripe
 ) -> None:
     shop, reservation_id, _ = _delayed_payment_processing(uow_factory, deps, stripe_fake)
-    _age_payment(uow_factory, reservation_id)
+    _age_payment(uow_factory, reservation_id, minutes=PROCESSING_DUE)
 
     result = reconcile_payments(deps, now=now())
 
     assert result.sessions_checked >= 1 and result.sessions_applied == []
     assert payments_of(uow_factory, reservation_id)[0].status == "processing"
     assert remaining(uow_factory, shop.item_ids[0]) == 3
+
+
+def test_a_processing_delayed_payment_is_asked_about_less_often_than_an_open_session(
+    uow_factory: UowFactory, deps: Deps, stripe_fake: FakeStripe
+) -> None:
+    # A bank debit can take days to settle, and its own webhook normally says how it ended
+    _, reservation_id, session_id = _delayed_payment_processing(uow_factory, deps, stripe_fake)
+
+    def asked() -> int:
+        return len([c for c in stripe_fake.calls(f"/v1/checkout/sessions/{session_id}") if c.method == "GET"])
+
+    _age_payment(uow_factory, reservation_id, minutes=5)
+    before = asked()
+    reconcile_payments(deps, now=now())
+    assert asked() == before  # five minutes: an open session would have been asked about
+
+    _age_payment(uow_factory, reservation_id, minutes=PROCESSING_DUE)
+    reconcile_payments(deps, now=now())
+    assert asked() > before
 
 
 def test_an_open_session_is_only_asked_about_again_after_a_while(
