@@ -55,15 +55,17 @@ async def _post_many(url: str, n: int) -> None:
         await asyncio.gather(*(sender() for _ in range(16)))
 
 
-def _wait_applied(url: str, target: int, stall_s: float = 60.0) -> None:
-    """Wait until the worker has applied `target` updates, for as long as it keeps making progress."""
+def _wait_applied(url: str, target: int, stall_s: float = 60.0) -> int:
+    """Wait until the worker has applied `target` updates, for as long as it keeps making progress; returns
+    the count applied."""
     last, last_change = -1, time.monotonic()
     while (applied := _count(url, "SELECT count(*) FROM processed_events")) < target:
         if applied != last:
             last, last_change = applied, time.monotonic()
         elif time.monotonic() - last_change > stall_s:
-            return  # stalled: the count applied is reported and the figure shows it
+            return applied  # stalled: the count applied is reported and the figure shows it
         time.sleep(1.0)
+    return applied
 
 
 def _start_times(env: dict[str, str]) -> tuple[float, float, float, float]:
@@ -105,8 +107,7 @@ def run(servers: Servers, quick: bool) -> list[Figure]:
             asyncio.run(_post_many(s.webhook_url, checkpoint - done))
             done = checkpoint
             rss["gateway"].append(rss_mb(gateway_pid))
-            _wait_applied(url, checkpoint)
-            applied = _count(url, "SELECT count(*) FROM processed_events")
+            applied = _wait_applied(url, checkpoint)
             applied_at.append(applied)
             rss["worker"].append(rss_mb(worker_pid, children=True))
         figures.append(

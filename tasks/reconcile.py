@@ -26,7 +26,7 @@ import stripe
 import structlog
 from sqlalchemy import text
 
-from core.purchase import FAILED_INTENT_STATES
+from core import purchase
 from tasks.jobs import Job
 from tasks.names import CREATE_CHECKOUT, EXECUTE_REFUND, EXPIRE_CHECKOUT
 from tasks.payment_flows import (
@@ -87,11 +87,12 @@ _STUCK_REFUNDS = text(
     """
 )
 
-# The session's state as Stripe reports it → the event that state stands for.
-_EVENT_FOR_STATE = {
-    ("complete", "paid"): "checkout.session.completed",
-    ("complete", "no_payment_required"): "checkout.session.completed",
-    ("expired", "unpaid"): "checkout.session.expired",
+# What the session's state means for our payment (core.purchase.session_outcome) → the event that stands for
+# it; "processing" and "none" have nothing to apply.
+_EVENT_FOR_OUTCOME: dict[purchase.Outcome, str] = {
+    "paid": "checkout.session.completed",
+    "expired": "checkout.session.expired",
+    "failed": "checkout.session.async_payment_failed",
 }
 
 
@@ -160,16 +161,16 @@ def _reconcile_session(session_id: str, still_held: bool, deps: PaymentDeps) -> 
         # Next run asks again; one unreachable session must not stop the others.
         log.warning("reconcile_session_unavailable", session_id=session_id, error=type(exc).__name__)
         return None
-    event_type = _EVENT_FOR_STATE.get((str(session.status), str(session.payment_status)))
-    if event_type is None and session.status == "complete" and session.payment_status == "unpaid":
-        # Paid by a delayed method (a bank debit): still processing, or failed without our webhook.
-        try:
-            intent_status = intent_status_of(SessionSnapshot.of(session), deps)
-        except (StripeUnavailable, stripe.StripeError) as exc:
-            log.warning("reconcile_session_unavailable", session_id=session_id, error=type(exc).__name__)
-            return None
-        if intent_status in FAILED_INTENT_STATES:
-            event_type = "checkout.session.async_payment_failed"
+    snapshot = SessionSnapshot.of(session)
+    try:
+        # Asks Stripe only for a session paid by a delayed method (a bank debit): processing, or failed.
+        intent_status = intent_status_of(snapshot, deps)
+    except (StripeUnavailable, stripe.StripeError) as exc:
+        log.warning("reconcile_session_unavailable", session_id=session_id, error=type(exc).__name__)
+        return None
+    # The state read by the same rule the webhook path applies; no event type of its own to go on.
+    state = purchase.session_outcome("", snapshot.status, snapshot.payment_status, intent_status)
+    event_type = _EVENT_FOR_OUTCOME.get(state)
     if event_type is None:
         if session.status == "open" and not still_held:
             # Its hold is gone but the job that closes the session was lost: close it now, so nobody pays
